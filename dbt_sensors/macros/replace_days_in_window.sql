@@ -1,0 +1,9 @@
+{#- Pre-hook of the daily marts: delete the days of [min_date, max_date) before they are inserted again,
+    so a day that lost rows upstream loses them here too (delete+insert only deletes keys it re-inserts). -#}
+{% macro replace_days_in_window(column='reading_date') %}
+    {% if is_incremental() %}
+        delete from {{ this }} where {{ column }} >= '{{ var("min_date") }}' and {{ column }} < '{{ var("max_date") }}'
+    {% else %}
+        select 1
+    {% endif %}
+{% endmacro %}

@@ -1,0 +1,126 @@
+"""`pm`: the platform's command line. Heavy imports happen inside the commands, so `pm --help` is quick."""
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from pm_assets import landing, paths
+    from pm_assets.simulator import DriftScenario, FleetConfig, simulate_fleet
+
+    drift = DriftScenario(args.drift, args.drift_start) if args.drift else None
+    config = FleetConfig(n_machines=args.machines, n_days=args.days, readings_per_day=args.readings_per_day,
+                         n_sensors=args.sensors, seed=args.seed, drift=drift)
+    start = time.perf_counter()
+    fleet = simulate_fleet(config)
+    landing.land_dataset(fleet, paths.landing_dir())
+    rows = fleet.telemetry.height
+    print(f"simulated {config.n_machines} machines x {config.n_days} days: {rows:,} readings, "
+          f"{fleet.events.height} events in {time.perf_counter() - start:.1f}s -> {paths.landing_dir()}")
+
+
+def cmd_load(args: argparse.Namespace) -> None:
+    from pm_assets import landing, paths
+
+    if args.format == "cmapss":
+        from pm_assets.loaders.cmapss import load_cmapss
+
+        data = load_cmapss(args.path, rul_path=args.rul, cycle_hours=args.cycle_hours)
+    else:
+        from pm_assets.loaders.tabular import load_tabular
+
+        data = load_tabular(args.path, args.mapping, source=args.source)
+    days = landing.land_dataset(data, paths.landing_dir())
+    print(f"landed {data.telemetry.height:,} readings of {data.machines.height} machines over {len(days)} days "
+          f"({days[0]}..{days[-1]}) -> {paths.landing_dir()}")
+    print("next: `pm ingest` loads them into the warehouse and builds the dbt models")
+
+
+def landed_range() -> tuple[dt.date, dt.date]:
+    from pm_assets import landing, paths
+
+    days = sorted(set(landing.landed_days(paths.landing_dir(), "telemetry")) | set(landing.landed_days(paths.landing_dir(), "events")))
+    if not days:
+        sys.exit(f"no landing files under {paths.landing_dir()}: run `pm simulate` or `pm load` first")
+    return days[0], days[-1]
+
+
+def cmd_ingest(args: argparse.Namespace) -> None:
+    from pm_assets.runner import INGEST_STAGES, run_stages
+
+    first, last = landed_range()
+    first = args.start or first
+    last = args.end or last
+    run_stages(INGEST_STAGES, (first, last))
+    from pm_assets import paths
+
+    print(f"warehouse ready: duckdb {paths.warehouse_path()}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from pm_assets import paths
+
+    print(f"== the platform on a simulated fleet (data in {paths.data_dir()})")
+    cmd_simulate(args)
+    cmd_ingest(argparse.Namespace(start=None, end=None))
+
+
+def _fleet_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--machines", type=int, default=50)
+    parser.add_argument("--days", type=int, default=120)
+    parser.add_argument("--readings-per-day", type=int, default=24)
+    parser.add_argument("--sensors", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--drift", choices=["recalibration", "new_regime", "new_failure_mode"])
+    parser.add_argument("--drift-start", type=int, default=90, help="day (0-based) the drift begins")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pm", description="Predictive-maintenance platform")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="the main job: simulate a fleet, ingest it, build the dbt models")
+    _fleet_arguments(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    simulate = commands.add_parser("simulate", help="write a simulated fleet's landing files")
+    _fleet_arguments(simulate)
+    simulate.set_defaults(func=cmd_simulate)
+
+    load = commands.add_parser("load", help="convert external telemetry into landing files")
+    formats = load.add_subparsers(dest="format", required=True)
+    cmapss = formats.add_parser("cmapss", help="a NASA C-MAPSS train_/test_FDxxx.txt file")
+    cmapss.add_argument("path", type=Path)
+    cmapss.add_argument("--rul", type=Path, help="the matching RUL_FDxxx.txt, for test files")
+    cmapss.add_argument("--cycle-hours", type=float, default=1.0, help="hours one cycle stands for")
+    tabular = formats.add_parser("tabular", help="a folder of CSV/Parquet files with a YAML column mapping")
+    tabular.add_argument("path", type=Path)
+    tabular.add_argument("--mapping", type=Path, required=True)
+    tabular.add_argument("--source", default="tabular", help="name of this source's landing files")
+    for sub in (cmapss, tabular):
+        sub.set_defaults(func=cmd_load)
+
+    ingest = commands.add_parser("ingest", help="load landing files into DuckDB and build the dbt models")
+    ingest.add_argument("--start", type=dt.date.fromisoformat, help="first day (default: first landed)")
+    ingest.add_argument("--end", type=dt.date.fromisoformat, help="last day (default: last landed)")
+    ingest.set_defaults(func=cmd_ingest)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"pm: error: {error}")
+
+
+if __name__ == "__main__":
+    main()

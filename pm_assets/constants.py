@@ -1,0 +1,23 @@
+"""Fixed numbers and names shared by the whole platform (tunables live in `dg.Config` beside their asset)."""
+
+import datetime as dt
+
+#: First day of the daily partitions; the simulator and the C-MAPSS loader start their clocks here.
+PARTITION_START = dt.date(2025, 1, 1)
+
+#: Canonical telemetry columns every source is converted to before landing.
+ID_COLUMNS = ("machine_id", "ts", "cycle")
+SETTING_COLUMNS = ("op_setting_1", "op_setting_2", "op_setting_3")
+SENSOR_PREFIX = "sensor_"
+
+EVENT_TYPES = ("failure", "maintenance", "repair")
+EVENT_COLUMNS = ("machine_id", "ts", "event_type", "failure_mode")
+MACHINE_COLUMNS = ("machine_id", "model_type", "site", "install_date")
+
+#: Any sensor or setting reading beyond this magnitude is physically impossible and quarantined.
+MAX_ABS_READING = 1e7
+
+
+def sensor_name(index: int) -> str:
+    """`sensor_01`, `sensor_02`, … (1-based, zero-padded so names sort in order)."""
+    return f"{SENSOR_PREFIX}{index:02d}"

@@ -1,0 +1,1 @@
+"""Loaders turn external telemetry formats into the platform's landing files."""

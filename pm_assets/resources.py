@@ -1,0 +1,52 @@
+"""Resources: where the warehouse and the landing files are. Defaults come from `pm_assets.paths`."""
+
+import contextlib
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_dbt import DbtCliResource, DbtProject
+
+from pm_assets import paths, warehouse
+
+dbt_project = DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
+
+#: The dbt installed beside this Python, so an un-activated virtualenv still finds it.
+DBT_EXECUTABLE = shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
+
+
+def dbt_cli() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse file. Open it per operation: DuckDB allows one writer process at a time."""
+
+    path: str
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        with warehouse.connect(Path(self.path), read_only=read_only) as con:
+            yield con
+
+
+class LandingResource(dg.ConfigurableResource):
+    """The folder of raw landing files written by the simulator and the loaders."""
+
+    path: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.path)
+
+
+def platform_resources() -> dict[str, object]:
+    """The resources of every asset, pointing at the current `PM_DATA_DIR` (read when called)."""
+    return {
+        "warehouse": WarehouseResource(path=str(paths.warehouse_path())),
+        "landing_files": LandingResource(path=str(paths.landing_dir())),
+        "dbt": dbt_cli(),
+    }
