@@ -67,9 +67,26 @@ def cmd_ingest(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from pm_assets import paths
 
+    from pm_assets import registry
+    from pm_assets.runner import MODEL_STAGES, run_stages
+
     print(f"== the platform on a simulated fleet (data in {paths.data_dir()})")
     cmd_simulate(args)
     cmd_ingest(argparse.Namespace(start=None, end=None))
+    print("== training CatBoost and LightGBM, promoting the better one, scoring the fleet")
+    run_stages(MODEL_STAGES, landed_range())
+    print(f"champion: {registry.MODEL_NAME} v{registry.alias_version(registry.CHAMPION)} "
+          f"(MLflow: mlflow ui --backend-store-uri {registry.tracking_uri()})")
+    print(f"fleet scores: pm sql \"select * from scores.fleet_scores order by failure_probability desc limit 10\"")
+
+
+def cmd_sql(args: argparse.Namespace) -> None:
+    import duckdb
+
+    from pm_assets import paths
+
+    with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
+        con.sql(args.query).show(max_rows=args.max_rows)
 
 
 def _fleet_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pm", description="Predictive-maintenance platform")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="the main job: simulate a fleet, ingest it, build the dbt models")
+    demo = commands.add_parser("demo", help="the main job: simulate a fleet, ingest it, build the dbt models, train a champion")
     _fleet_arguments(demo)
     demo.set_defaults(func=cmd_demo)
 
@@ -111,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--start", type=dt.date.fromisoformat, help="first day (default: first landed)")
     ingest.add_argument("--end", type=dt.date.fromisoformat, help="last day (default: last landed)")
     ingest.set_defaults(func=cmd_ingest)
+
+    sql = commands.add_parser("sql", help="run a read-only SQL query on the warehouse")
+    sql.add_argument("query")
+    sql.add_argument("--max-rows", type=int, default=40)
+    sql.set_defaults(func=cmd_sql)
     return parser
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource, DbtProject
+from dagster_mlflow.resources import MlFlow
 
-from pm_assets import paths, warehouse
+from pm_assets import paths, registry, warehouse
 
 dbt_project = DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
 
@@ -43,10 +44,17 @@ class LandingResource(dg.ConfigurableResource):
         return Path(self.path)
 
 
+@dg.resource(description="dagster-mlflow tracking on the platform's store; one parent MLflow run per Dagster run")
+def mlflow_tracking(context: dg.InitResourceContext) -> MlFlow:
+    registry.ensure_experiment()  # before dagster-mlflow would create it with artifacts in ./mlruns
+    return MlFlow(context)
+
+
 def platform_resources() -> dict[str, object]:
     """The resources of every asset, pointing at the current `PM_DATA_DIR` (read when called)."""
     return {
         "warehouse": WarehouseResource(path=str(paths.warehouse_path())),
         "landing_files": LandingResource(path=str(paths.landing_dir())),
         "dbt": dbt_cli(),
+        "mlflow": mlflow_tracking.configured({"experiment_name": registry.EXPERIMENT, "mlflow_tracking_uri": registry.tracking_uri()}),
     }

@@ -81,3 +81,8 @@ def run_stages(stages: Sequence[tuple[str, bool]], days: tuple[dt.date, dt.date]
         seconds[names] = time.perf_counter() - start
         log(f"      done in {seconds[names]:.1f}s")
     return seconds
+
+#: Stages from the marts to a champion and the fleet's scores.
+MODEL_STAGES: tuple[tuple[str, bool], ...] = (
+    ("training_set catboost_model lightgbm_model champion_model fleet_scores", False),
+)

@@ -76,7 +76,7 @@ def _ingest_daily(context: dg.AssetExecutionContext, spec: TableSpec, config, la
         if files:
             results[day] = validate(_read_files(files), spec, day, known)
         else:
-            context.log.warning(f"no {spec.name} landing files in {landing.day_folder(landing_files.root, spec.name, day)}")
+            context.log.info(f"no {spec.name} landing files in {landing.day_folder(landing_files.root, spec.name, day)}")
             empty_days.append(day)
             results[day] = Validated(pl.DataFrame(schema=spec.columns), pl.DataFrame(schema=QUARANTINE_SCHEMA))
         if len(days) > 1 and (i + 1) % 10 == 0:

@@ -1,0 +1,28 @@
+"""Scoring machines' latest state with a model bundle (used by `fleet_scores` and by the HTTP service)."""
+
+import numpy as np
+import polars as pl
+
+from pm_assets.features import build_features
+from pm_assets.models import ModelBundle
+
+
+def top_sensors(sensors: list[str], contributions: np.ndarray, k: int = 3) -> list[list[str]]:
+    """Per row, the `k` sensors pushing the failure risk up the most (positive contributions only)."""
+    order = np.argsort(-contributions, axis=1)[:, :k]
+    return [[sensors[j] for j in row if contributions[i, j] > 0] for i, row in enumerate(order)]
+
+
+def score_latest(bundle: ModelBundle, readings: pl.DataFrame, events: pl.DataFrame | None = None) -> pl.DataFrame:
+    """One row per machine: its latest reading scored (RUL, failure probability, risk level, driving sensors)."""
+    features = build_features(readings, bundle.feature_spec, events)
+    latest = features.group_by("machine_id", maintain_order=True).tail(1)
+    X = latest.select(bundle.feature_names).to_numpy()
+    rul, probability = bundle.predict(X)
+    sensors, contributions = bundle.sensor_contributions(X)
+    return latest.select("machine_id", "ts").with_columns(
+        pl.Series("rul_hours", rul),
+        pl.Series("failure_probability", probability),
+        pl.Series("risk_level", bundle.risk_level(probability)),
+        pl.Series("top_sensors", top_sensors(sensors, contributions), dtype=pl.List(pl.String)),
+    )
