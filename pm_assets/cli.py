@@ -80,6 +80,21 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"fleet scores: pm sql \"select * from scores.fleet_scores order by failure_probability desc limit 10\"")
 
 
+def cmd_benchmark(args: argparse.Namespace) -> None:
+    from pm_assets import cmapss_benchmark
+    from pm_assets.models import TrainConfig
+
+    result = cmapss_benchmark.run(args.data_dir, args.subset, TrainConfig(seed=args.seed, iterations=args.iterations))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    result.predictions.write_csv(args.out)
+    print(f"chosen by CV RMSE: {result.chosen}")
+    if result.test_metrics:
+        print(f"test {args.subset} against RUL_{args.subset}.txt: " + cmapss_benchmark._format(result.test_metrics))
+    else:
+        print(f"no RUL_{args.subset}.txt in {args.data_dir}: the cross-validated figures above are the estimate")
+    print(f"wrote {result.predictions.height} predictions to {args.out} in {result.seconds:.0f}s")
+
+
 def cmd_sql(args: argparse.Namespace) -> None:
     import duckdb
 
@@ -100,6 +115,8 @@ def _fleet_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from pm_assets.models import TrainConfig
+
     parser = argparse.ArgumentParser(prog="pm", description="Predictive-maintenance platform")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -128,6 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--start", type=dt.date.fromisoformat, help="first day (default: first landed)")
     ingest.add_argument("--end", type=dt.date.fromisoformat, help="last day (default: last landed)")
     ingest.set_defaults(func=cmd_ingest)
+
+    benchmark = commands.add_parser("benchmark", help="score the platform's models on a public benchmark")
+    suites = benchmark.add_subparsers(dest="suite", required=True)
+    cmapss_bench = suites.add_parser("cmapss", help="NASA C-MAPSS: train on train_FDxxx, predict test_FDxxx at the last cycle")
+    cmapss_bench.add_argument("--data-dir", type=Path, required=True)
+    cmapss_bench.add_argument("--subset", default="FD001", choices=["FD001", "FD002", "FD003", "FD004"])
+    cmapss_bench.add_argument("--out", type=Path, default=Path("predictions.csv"))
+    cmapss_bench.add_argument("--seed", type=int, default=42)
+    cmapss_bench.add_argument("--iterations", type=int, default=TrainConfig().iterations, help="boosting rounds")
+    cmapss_bench.set_defaults(func=cmd_benchmark)
 
     sql = commands.add_parser("sql", help="run a read-only SQL query on the warehouse")
     sql.add_argument("query")

@@ -25,9 +25,11 @@ class LabelConfig:
             raise ValueError(f"rul_cap_hours and horizon_hours must be > 0, got {self.rul_cap_hours}, {self.horizon_hours}")
 
 
-def _next_event(readings: pl.DataFrame, events: pl.DataFrame, types: list[str], name: str) -> pl.DataFrame:
+def _next_event(readings: pl.DataFrame, events: pl.DataFrame, types: list[str], name: str, same_time: bool) -> pl.DataFrame:
+    """The first event of `types` after each reading (or at its time, if `same_time`)."""
     chosen = events.filter(pl.col("event_type").is_in(types)).select("machine_id", pl.col("ts").cast(pl.Datetime("us")).alias(name)).sort(name)
-    return readings.sort("ts").join_asof(chosen, left_on="ts", right_on=name, by="machine_id", strategy="forward", allow_exact_matches=False, check_sortedness=False)
+    return readings.sort("ts").join_asof(chosen, left_on="ts", right_on=name, by="machine_id", strategy="forward",
+                                         allow_exact_matches=same_time, check_sortedness=False)
 
 
 def build_labels(readings: pl.DataFrame, events: pl.DataFrame, config: LabelConfig = LabelConfig(),
@@ -43,8 +45,9 @@ def build_labels(readings: pl.DataFrame, events: pl.DataFrame, config: LabelConf
     frame = readings.select("machine_id", pl.col("ts").cast(pl.Datetime("us")))
     if observed_until is None:
         observed_until = frame.group_by("machine_id").agg(pl.col("ts").max().alias("observed_until"))
-    frame = _next_event(frame, events, ["failure"], "_failure")
-    frame = _next_event(frame, events, ["maintenance", "repair"], "_service")
+    # a reading taken as the machine fails has RUL 0 (C-MAPSS's last cycle); one taken at a service predates it
+    frame = _next_event(frame, events, ["failure"], "_failure", same_time=True)
+    frame = _next_event(frame, events, ["maintenance", "repair"], "_service", same_time=False)
     frame = frame.join(observed_until, on="machine_id", how="left")
     hours = lambda end: (pl.col(end) - pl.col("ts")).dt.total_seconds() / 3600  # noqa: E731
     failed = pl.col("_failure").is_not_null() & (pl.col("_service").is_null() | (pl.col("_failure") <= pl.col("_service")))

@@ -112,6 +112,12 @@ def _cut_points(frame: pl.DataFrame, per_machine: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(picks)) if picks else np.array([], dtype=int)
 
 
+def grouped_folds(machines: np.ndarray, n_folds: int):
+    """(train, test) row indices per fold; all rows of a machine fall on one side."""
+    n_folds = min(n_folds, len(np.unique(machines)))
+    return GroupKFold(n_splits=n_folds).split(np.zeros(len(machines)), groups=machines)
+
+
 def _sample(mask: np.ndarray, limit: int, seed: int) -> np.ndarray:
     rows = np.flatnonzero(mask)
     if len(rows) > limit:
@@ -135,10 +141,9 @@ def cross_validate(library: str, training_set: pl.DataFrame, feature_names: list
     fail = training_set["fails_within_horizon"].to_numpy()
     machines = training_set["machine_id"].to_numpy()
     cuts = _cut_points(training_set, config.cuts_per_machine, config.seed)
-    n_folds = min(config.n_folds, len(np.unique(machines)))
     oof_rul = np.full(len(X), np.nan)
     oof_prob = np.full(len(X), np.nan)
-    for fold, (train_idx, test_idx) in enumerate(GroupKFold(n_splits=n_folds).split(X, groups=machines)):
+    for fold, (train_idx, test_idx) in enumerate(grouped_folds(machines, config.n_folds)):
         train_mask = np.zeros(len(X), bool)
         train_mask[train_idx] = True
         rows = _sample(train_mask & ~np.isnan(rul), config.max_train_rows, config.seed + fold)

@@ -89,7 +89,7 @@ def alias_version(alias: str = CHAMPION) -> str | None:
     mlflow.set_tracking_uri(tracking_uri())
     client = MlflowClient()
     try:
-        return client.get_model_version_by_alias(MODEL_NAME, alias).version
+        return str(client.get_model_version_by_alias(MODEL_NAME, alias).version)
     except mlflow.exceptions.MlflowException:
         return None
 

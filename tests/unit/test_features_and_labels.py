@@ -1,0 +1,92 @@
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from pm_assets.features import FeatureConfig, build_features, fit_feature_spec
+from pm_assets.labels import LabelConfig, build_labels
+from pm_assets.simulator import FleetConfig, simulate_fleet
+
+T0 = dt.datetime(2025, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    f = simulate_fleet(FleetConfig(n_machines=6, n_days=30, readings_per_day=24, seed=2, fault_rate=0))
+    return f
+
+
+def test_changing_a_future_reading_changes_no_past_feature(fleet):
+    readings = fleet.telemetry.sort("machine_id", "ts")
+    spec = fit_feature_spec(readings, FeatureConfig(windows=(5, 20)))
+    before = build_features(readings, spec, fleet.events)
+    machine = readings["machine_id"][0]
+    cut = readings.filter(pl.col("machine_id") == machine)["ts"][300]
+    tampered = readings.with_columns(
+        pl.when((pl.col("machine_id") == machine) & (pl.col("ts") > cut)).then(pl.col("^sensor_.*$") * 5 + 100).otherwise(pl.col("^sensor_.*$")).name.keep()
+    )
+    after = build_features(tampered, spec, fleet.events)
+    past = (pl.col("machine_id") == machine) & (pl.col("ts") <= cut)
+    assert before.filter(past).equals(after.filter(past))
+    future = (pl.col("machine_id") == machine) & (pl.col("ts") > cut)
+    assert not before.filter(future).equals(after.filter(future))  # the tampering did reach the features
+
+
+def test_features_are_regime_normalised_and_constant_sensors_dropped():
+    rng = np.random.default_rng(0)
+    n = 2000
+    regime = rng.integers(0, 3, n)
+    frame = pl.DataFrame({
+        "machine_id": ["A"] * n,
+        "ts": [T0 + dt.timedelta(hours=i) for i in range(n)],
+        "op_setting_1": regime * 10.0 + rng.normal(0, 0.01, n),
+        "op_setting_2": np.ones(n),
+        "sensor_01": 100 + 50 * regime + rng.normal(0, 1, n),  # moves with the regime only
+        "sensor_02": np.full(n, 7.0),  # constant
+    })
+    spec = fit_feature_spec(frame)
+    assert len(spec.regime_centers) == 3
+    assert spec.sensors == ["sensor_01"]
+    features = build_features(frame, spec)
+    assert abs(features["sensor_01__now"].std() - 1) < 0.1  # the regime steps are gone, only noise is left
+
+
+def test_features_need_the_sensors_they_were_trained_on(fleet):
+    spec = fit_feature_spec(fleet.telemetry)
+    with pytest.raises(ValueError, match="sensor_03"):
+        build_features(fleet.telemetry.drop("sensor_03"), spec)
+
+
+def _events(*rows):
+    return pl.DataFrame([{"machine_id": "A", "ts": T0 + dt.timedelta(hours=h), "event_type": kind} for h, kind in rows],
+                        schema={"machine_id": pl.String, "ts": pl.Datetime("us"), "event_type": pl.String})
+
+
+def _readings(hours: int):
+    return pl.DataFrame({"machine_id": ["A"] * hours, "ts": [T0 + dt.timedelta(hours=h) for h in range(hours)]})
+
+
+def test_rul_is_capped_and_zero_at_the_failure():
+    labels = build_labels(_readings(200), _events((199, "failure")), LabelConfig(rul_cap_hours=125, horizon_hours=48))
+    rul = labels["rul"].to_list()
+    assert rul[199] == 0 and rul[150] == 49 and rul[0] == 125
+    assert labels["fails_within_horizon"][151] == 1 and labels["fails_within_horizon"][150] == 0
+
+
+def test_censored_rows_are_not_labelled_no_failure():
+    # watched for 100 hours, never failed: the last 48 hours cannot say "no failure within 48 hours"
+    labels = build_labels(_readings(100), _events(), LabelConfig(rul_cap_hours=60, horizon_hours=48))
+    horizon = labels["fails_within_horizon"].to_list()
+    assert horizon[51] == 0 and horizon[52] is None
+    rul = labels["rul"].to_list()
+    assert rul[39] == 60 and rul[41] is None  # the cap is known only while 60 hours of watching remain
+
+
+def test_maintenance_ends_the_trajectory():
+    # maintenance at hour 50 restores health: the failure at 150 is not the fate of readings before 50
+    labels = build_labels(_readings(151), _events((50, "maintenance"), (150, "failure")), LabelConfig(rul_cap_hours=125, horizon_hours=48))
+    assert labels["rul"][10] is None  # only 40 hours watched before the maintenance, no failure in them
+    assert labels["fails_within_horizon"][0] == 0  # 50 hours without failure covers a 48-hour horizon
+    assert labels["fails_within_horizon"][10] is None
+    assert labels["rul"][60] == 90  # after the maintenance, the failure counts
