@@ -95,6 +95,21 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
     print(f"wrote {result.predictions.height} predictions to {args.out} in {result.seconds:.0f}s")
 
 
+def cmd_serve(args: argparse.Namespace) -> None:
+    import logging
+
+    import uvicorn
+
+    from pm_serving.app import create_app
+    from pm_serving.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    print(f"serving the {settings.model_alias!r} model on http://{args.host}:{args.port} "
+          f"(API key {'required' if settings.api_key else 'off'}; OpenAPI at /schema/openapi.json)")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, workers=1, log_level="warning", access_log=False)
+
+
 def cmd_sql(args: argparse.Namespace) -> None:
     import duckdb
 
@@ -155,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmapss_bench.add_argument("--seed", type=int, default=42)
     cmapss_bench.add_argument("--iterations", type=int, default=TrainConfig().iterations, help="boosting rounds")
     cmapss_bench.set_defaults(func=cmd_benchmark)
+
+    serve = commands.add_parser("serve", help="serve the champion over HTTP (set PM_API_KEY to require a key)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
 
     sql = commands.add_parser("sql", help="run a read-only SQL query on the warehouse")
     sql.add_argument("query")

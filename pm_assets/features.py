@@ -14,8 +14,6 @@ from sklearn.cluster import KMeans
 
 from pm_assets.constants import SENSOR_PREFIX, SETTING_COLUMNS
 
-NOT_FEATURES = ("machine_id", "ts", "_group")
-
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -43,6 +41,8 @@ class FeatureSpec:
     regime_mean: np.ndarray
     regime_std: np.ndarray
     feature_names: list[str] = field(default_factory=list)
+    input_sensors: list[str] = field(default_factory=list)  # every sensor of the data, kept or not
+    model_types: list[str] = field(default_factory=list)  # machine types seen in training
 
     @property
     def min_readings(self) -> int:
@@ -84,7 +84,9 @@ def fit_feature_spec(readings: pl.DataFrame, config: FeatureConfig = FeatureConf
         if km.inertia_ / total < config.regime_inertia_ratio:
             centers = km.cluster_centers_
             break
-    spec = FeatureSpec(config, sensors, settings, mean_s, std_s, centers, np.zeros(0), np.zeros(0))
+    model_types = sorted(readings["model_type"].drop_nulls().unique().to_list()) if "model_type" in readings.columns else []
+    spec = FeatureSpec(config, sensors, settings, mean_s, std_s, centers, np.zeros(0), np.zeros(0),
+                       feature_names(sensors, config), sensors_all, model_types)
     regimes = assign_regimes(readings, spec)
     values = readings.select(pl.col(sensors).fill_nan(None)).to_numpy()
     spec.regime_mean = np.vstack([np.nanmean(values[regimes == r], axis=0) if (regimes == r).any() else np.nanmean(values, axis=0) for r in range(len(centers))])
@@ -114,7 +116,7 @@ def _life_context(readings: pl.DataFrame, events: pl.DataFrame | None) -> pl.Dat
     first_seen = pl.col("ts").min().over("machine_id")
     return out.with_columns(
         pl.struct("machine_id", pl.col("_life_start").fill_null(pl.datetime(1970, 1, 1))).rank("dense").cast(pl.Int64).alias("_group"),
-        ((pl.col("ts") - pl.coalesce("_serviced", first_seen)).dt.total_seconds() / 3600).alias("hours_since_service"),
+        ((pl.col("ts") - pl.coalesce("_serviced", first_seen)).dt.total_microseconds() / 3.6e9).alias("hours_since_service"),
     ).drop("_life_start", "_serviced")
 
 
@@ -157,10 +159,19 @@ def build_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFra
         columns += [z.rolling_min(w, min_samples=1).over(group).alias(f"{s}__min_{w}"), z.rolling_max(w, min_samples=1).over(group).alias(f"{s}__max_{w}")]
         columns += [z.ewm_mean(span=span, adjust=False).over(group).alias(f"{s}__ewm_{span}") for span in cfg.ewm_spans]
     features = frame.with_columns(columns).rename({s: f"{s}__now" for s in spec.sensors})
-    names = [c for c in features.columns if c not in NOT_FEATURES]
-    if not spec.feature_names:
-        spec.feature_names = names
     return features.select("machine_id", "ts", *spec.feature_names)
+
+
+def feature_names(sensors: list[str], config: FeatureConfig) -> list[str]:
+    """The model's input columns, in order."""
+    names = ["hours_since_service", "regime", *(f"{s}__now" for s in sensors), "age_readings"]
+    for s in sensors:
+        names.append(f"{s}__from_baseline")
+        for w in config.windows:
+            names += [f"{s}__mean_{w}", f"{s}__std_{w}", f"{s}__slope_{w}"]
+        names += [f"{s}__min_{max(config.windows)}", f"{s}__max_{max(config.windows)}"]
+        names += [f"{s}__ewm_{span}" for span in config.ewm_spans]
+    return names
 
 
 def sensor_of(feature: str) -> str | None:

@@ -26,7 +26,12 @@ CHALLENGER = "challenger"
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.data_dir() / 'mlflow.db'}"
+    """`PM_MLFLOW_TRACKING_URI`, else the sqlite store in the data dir.
+
+    Not MLflow's own MLFLOW_TRACKING_URI: `mlflow.set_tracking_uri` writes that variable, so it would
+    pin the first store a process used.
+    """
+    return os.environ.get("PM_MLFLOW_TRACKING_URI") or f"sqlite:///{paths.data_dir() / 'mlflow.db'}"
 
 
 def champion_pointer_path() -> Path:

@@ -9,7 +9,7 @@ from pm_assets.labels import LabelConfig
 from pm_assets.models import build_training_set
 from pm_assets.resources import WarehouseResource
 
-READINGS_SQL = "select * exclude (reading_date, cycle, model_type, n_faulty_sensors, had_duplicate) from machine_timeseries order by machine_id, ts"
+READINGS_SQL = "select * exclude (reading_date, cycle, n_faulty_sensors, had_duplicate) from machine_timeseries order by machine_id, ts"
 EVENTS_SQL = "select machine_id, ts, event_type from machine_events order by ts"
 
 

@@ -1,0 +1,1 @@
+"""HTTP scoring service for the current champion model (no Dagster, no warehouse)."""

@@ -1,0 +1,28 @@
+"""Service settings, read once from the environment."""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pm_assets import paths, registry
+
+
+@dataclass(frozen=True)
+class Settings:
+    tracking_uri: str = field(default_factory=registry.tracking_uri)
+    model_alias: str = registry.CHAMPION
+    #: The pointer file promotion writes; polled for changes (the registry is asked only when it changes).
+    pointer_path: Path = field(default_factory=registry.champion_pointer_path)
+    poll_seconds: float = 5.0
+    api_key: str | None = None  # when set, every route but /health needs header `X-API-Key`
+    inference_log_dir: Path = field(default_factory=lambda: paths.data_dir() / "inference")
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_batch_machines: int = 5000
+    max_readings: int = 2000
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            poll_seconds=float(os.environ.get("PM_SERVE_POLL_SECONDS", 5.0)),
+            api_key=os.environ.get("PM_API_KEY") or None,
+        )
