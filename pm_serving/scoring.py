@@ -14,15 +14,13 @@ SERVICE_EVENTS = ("repair", "maintenance")
 
 
 def _column(readings, attribute: str, names: list[str], where: str) -> np.ndarray:
-    values = np.empty((len(readings), len(names)))
-    for i, reading in enumerate(readings):
-        given = getattr(reading, attribute)
-        for j, name in enumerate(names):
-            value = given.get(name)
-            if value is not None and not math.isfinite(value):
-                raise InputError(f"{where}.readings[{i}].{attribute}.{name}", f"must be a finite number, got {value}")
-            values[i, j] = np.nan if value is None else value
-    return values
+    """Readings x names array of one attribute (`sensors` or `settings`); NaN where a value is null."""
+    nan = math.nan
+    values = np.array([[nan if (v := getattr(r, attribute).get(n)) is None else v for n in names] for r in readings], dtype=float)
+    if np.isinf(values).any():
+        i, j = np.argwhere(np.isinf(values))[0]
+        raise InputError(f"{where}.readings[{i}].{attribute}.{names[j]}", f"must be a finite number, got {values[i, j]}")
+    return values.reshape(len(readings), len(names))
 
 
 def history(model: LoadedModel, request: PredictRequest, where: str) -> MachineHistory:

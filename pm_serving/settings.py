@@ -16,7 +16,7 @@ class Settings:
     poll_seconds: float = 5.0
     api_key: str | None = None  # when set, every route but /health needs header `X-API-Key`
     inference_log_dir: Path = field(default_factory=lambda: paths.data_dir() / "inference")
-    max_body_bytes: int = 8 * 1024 * 1024
+    max_body_bytes: int = 64 * 1024 * 1024
     max_batch_machines: int = 5000
     max_readings: int = 2000
 

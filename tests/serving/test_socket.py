@@ -18,7 +18,9 @@ from pm_serving.app import create_app
 from pm_serving.model import ModelHolder
 from pm_serving.settings import Settings
 
-from .conftest import machine_payload, train_and_register
+from pm_assets.sample_model import train_and_register
+
+from .conftest import machine_payload
 from .server import running
 
 
