@@ -5,6 +5,7 @@ import datetime as dt
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
@@ -15,7 +16,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     from pm_assets import landing, paths
     from pm_assets.simulator import DriftScenario, FleetConfig, simulate_fleet
 
-    drift = DriftScenario(args.drift, args.drift_start) if args.drift else None
+    drift = DriftScenario(args.drift, args.drift_start, args.drift_share) if args.drift else None
     config = FleetConfig(n_machines=args.machines, n_days=args.days, readings_per_day=args.readings_per_day,
                          n_sensors=args.sensors, seed=args.seed, drift=drift)
     start = time.perf_counter()
@@ -65,19 +66,31 @@ def cmd_ingest(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from pm_assets import paths
-
-    from pm_assets import registry
+    from pm_assets import loop, paths, registry
+    from pm_assets.constants import PARTITION_START
     from pm_assets.runner import MODEL_STAGES, run_stages
 
+    history = args.days - args.stream_days
+    if history < 30 or args.stream_days < 1:
+        sys.exit("pm: error: --days must leave at least 30 days of history before --stream-days (>= 1)")
     print(f"== the platform on a simulated fleet (data in {paths.data_dir()})")
     cmd_simulate(args)
-    cmd_ingest(argparse.Namespace(start=None, end=None))
+    first = PARTITION_START
+    history_end = first + dt.timedelta(days=history - 1)
+    print(f"== ingesting {history} days of history")
+    cmd_ingest(argparse.Namespace(start=first, end=history_end))
     print("== training CatBoost and LightGBM, promoting the better one, scoring the fleet")
-    run_stages(MODEL_STAGES, landed_range())
-    print(f"champion: {registry.MODEL_NAME} v{registry.alias_version(registry.CHAMPION)} "
-          f"(MLflow: mlflow ui --backend-store-uri {registry.tracking_uri()})")
-    print(f"fleet scores: pm sql \"select * from scores.fleet_scores order by failure_probability desc limit 10\"")
+    run_stages(MODEL_STAGES, (first, history_end))
+    print(f"== streaming {args.stream_days} days ({args.drift or 'no'} drift from day {args.drift_start}); "
+          "each day: ingest, rebuild marts, check drift, retrain if a check fails")
+    stream_days = [history_end + dt.timedelta(days=i) for i in range(1, args.stream_days + 1)]
+    drift_start = first + dt.timedelta(days=args.drift_start) if args.drift else None
+    summary = loop.stream(stream_days, drift_start)
+    print("== summary")
+    for key, value in vars(summary).items():
+        print(f"  {key}: {value}")
+    print(f"written to {paths.data_dir() / 'demo_summary.json'}; MLflow: mlflow ui --backend-store-uri {registry.tracking_uri()}")
+    print('fleet scores: pm sql "select * from scores.fleet_scores order by failure_probability desc limit 10"')
 
 
 def cmd_benchmark(args: argparse.Namespace) -> None:
@@ -119,14 +132,15 @@ def cmd_sql(args: argparse.Namespace) -> None:
         con.sql(args.query).show(max_rows=args.max_rows)
 
 
-def _fleet_arguments(parser: argparse.ArgumentParser) -> None:
+def _fleet_arguments(parser: argparse.ArgumentParser, drift: str | None, drift_start: int) -> None:
     parser.add_argument("--machines", type=int, default=50)
-    parser.add_argument("--days", type=int, default=120)
+    parser.add_argument("--days", type=int, default=100)
     parser.add_argument("--readings-per-day", type=int, default=24)
     parser.add_argument("--sensors", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--drift", choices=["recalibration", "new_regime", "new_failure_mode"])
-    parser.add_argument("--drift-start", type=int, default=90, help="day (0-based) the drift begins")
+    parser.add_argument("--drift", choices=["recalibration", "new_regime", "new_failure_mode"], default=drift)
+    parser.add_argument("--drift-start", type=int, default=drift_start, help="day (0-based) the drift begins")
+    parser.add_argument("--drift-share", type=float, default=0.5, help="share of machines the drift touches")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,12 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pm", description="Predictive-maintenance platform")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="the main job: simulate a fleet, ingest it, build the dbt models, train a champion")
-    _fleet_arguments(demo)
+    demo = commands.add_parser("demo", help="the main job: history, first champion, a drifting stream, detection, retraining")
+    _fleet_arguments(demo, drift="recalibration", drift_start=93)
+    demo.add_argument("--stream-days", type=int, default=10, help="last days, streamed one by one after the first champion")
     demo.set_defaults(func=cmd_demo)
 
     simulate = commands.add_parser("simulate", help="write a simulated fleet's landing files")
-    _fleet_arguments(simulate)
+    _fleet_arguments(simulate, drift=None, drift_start=90)
     simulate.set_defaults(func=cmd_simulate)
 
     load = commands.add_parser("load", help="convert external telemetry into landing files")
@@ -185,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, even through a pipe
+    warnings.filterwarnings("ignore", message=".*currently in (beta|preview).*")
     try:
         args.func(args)
     except (ValueError, FileNotFoundError) as error:

@@ -2,11 +2,18 @@
 
 import dagster as dg
 
-from pm_assets.assets import dbt, ingest, models, scoring, training
+from pm_assets.assets import dbt, ingest, models, monitoring, scoring, training
 from pm_assets.resources import platform_resources
+from pm_assets.schedules import daily_job, daily_schedule
+from pm_assets.sensors import retrain_job, retrain_on_failed_check
+
+ASSET_MODULES = [ingest, dbt, training, models, scoring, monitoring]
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingest, dbt, training, models, scoring]),
-    asset_checks=dg.load_asset_checks_from_modules([ingest, dbt]),
+    assets=dg.load_assets_from_modules(ASSET_MODULES),
+    asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
+    jobs=[retrain_job, daily_job],
+    schedules=[daily_schedule],
+    sensors=[retrain_on_failed_check],
     resources=platform_resources(),
 )

@@ -89,6 +89,11 @@ def load_version(version: str) -> RegisteredModel:
     return RegisteredModel(version=version, run_id=info.run_id, bundle=model.unwrap_python_model().bundle)
 
 
+def version_tags(version: str) -> dict[str, str]:
+    mlflow.set_tracking_uri(tracking_uri())
+    return dict(MlflowClient().get_model_version(MODEL_NAME, version).tags)
+
+
 def alias_version(alias: str = CHAMPION) -> str | None:
     """The version holding `alias`, or None when there is none yet."""
     mlflow.set_tracking_uri(tracking_uri())

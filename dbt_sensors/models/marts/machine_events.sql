@@ -1,4 +1,5 @@
-{#- Every failure, maintenance and repair, for labels (remaining useful life) and time since maintenance. -#}
+{{ config(materialized="view") }}
+{#- Every failure, maintenance and repair, for labels and time since maintenance (a view: always current). -#}
 select
     machine_id,
     ts,

@@ -1,0 +1,64 @@
+"""The retraining sensor against a real temporary Dagster instance with real check evaluations."""
+
+import json
+import time
+
+import dagster as dg
+import pytest
+
+from pm_assets.sensors import FailedCheck, decide, retrain_on_failed_check
+
+
+class DriftOutcome(dg.Config):
+    feature_drift_passes: bool = True
+
+
+# a stand-in `drift_report` whose checks pass or fail on command: the sensor reads only their evaluations
+@dg.asset(
+    name="drift_report",
+    check_specs=[dg.AssetCheckSpec("feature_drift", asset="drift_report"), dg.AssetCheckSpec("prediction_drift", asset="drift_report")],
+)
+def drift_report_outcome(config: DriftOutcome):
+    yield dg.MaterializeResult()
+    yield dg.AssetCheckResult(check_name="feature_drift", passed=config.feature_drift_passes, metadata={"partition": "2025-04-02"})
+    yield dg.AssetCheckResult(check_name="prediction_drift", passed=True, metadata={"partition": "2025-04-02"})
+
+
+def _evaluate(instance, passes: bool, cursor: str | None):
+    dg.materialize([drift_report_outcome], instance=instance,
+                   run_config={"ops": {"drift_report": {"config": {"feature_drift_passes": passes}}}})
+    context = dg.build_sensor_context(instance=instance, cursor=cursor)
+    result = retrain_on_failed_check(context)
+    return result, context.cursor
+
+
+def test_a_failed_check_requests_retraining_tagged_with_the_check(instance):
+    result, cursor = _evaluate(instance, passes=False, cursor=None)
+    assert isinstance(result, dg.RunRequest)
+    assert result.tags["pm/trigger_check"] == "feature_drift"
+    assert result.tags["pm/trigger_partition"] == "2025-04-02"
+    assert "last_request_at" in json.loads(cursor)
+
+
+def test_passing_checks_request_nothing(instance):
+    result, _ = _evaluate(instance, passes=True, cursor=None)
+    assert isinstance(result, dg.SkipReason)
+
+
+def test_cooldown_holds_and_then_releases(instance, monkeypatch):
+    first, cursor = _evaluate(instance, passes=False, cursor=None)
+    assert isinstance(first, dg.RunRequest)
+    again, cursor = _evaluate(instance, passes=False, cursor=cursor)  # drift persists the next day
+    assert isinstance(again, dg.SkipReason) and "cooldown" in again.skip_message
+    monkeypatch.setenv("PM_RETRAIN_COOLDOWN_HOURS", "0")
+    after, _ = _evaluate(instance, passes=False, cursor=cursor)
+    assert isinstance(after, dg.RunRequest)
+
+
+@pytest.mark.parametrize("elapsed_hours, expect_request", [(1, False), (13, True)])
+def test_decide_respects_the_cooldown_window(elapsed_hours, expect_request):
+    now = time.time()
+    failure = [FailedCheck("feature_drift", "2025-04-02", 10, "run")]
+    result, cursor = decide(failure, {"last_record_id": 5, "last_request_at": now - elapsed_hours * 3600}, now, 12 * 3600)
+    assert isinstance(result, dg.RunRequest) is expect_request
+    assert cursor["last_record_id"] == 10  # seen either way: a storm of failures makes one request
