@@ -46,9 +46,14 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print) -> LoopS
         materialize("dbt_daily_models", (day, day))
         report = materialize("drift_report", (day, day))
         failures = _check_failures(report, day.isoformat())
+        [event] = [e for e in report.get_asset_materialization_events() if e.asset_key.to_user_string() == "drift_report"]
+        meta = {k: v.value for k, v in event.materialization.metadata.items()}
         status = ", ".join(f.check for f in failures) or "no drift"
-        log(f"  day {day} ({i}/{len(days)}): {status}")
-        decision, cursor = decide(failures, cursor, time.time(), cooldown_seconds())
+        log(f"  day {day} ({i}/{len(days)}): drifted feature share {meta['drifted_share']:.2f}, "
+            f"prediction PSI {meta['prediction_psi']:.2f} -> {status}")
+        # the cooldown runs on the simulated clock: one retraining per cooldown of simulated time
+        clock = dt.datetime.combine(day, dt.time(23, 59)).timestamp()
+        decision, cursor = decide(failures, cursor, clock, cooldown_seconds())
         if failures:
             summary.failed_checks += [{"day": f.partition, "check": f.check} for f in failures]
             summary.drift_detected_day = summary.drift_detected_day or day.isoformat()
@@ -60,8 +65,8 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print) -> LoopS
             meta = {k: v.value for k, v in gate.materialization.metadata.items()}
             summary.metric_before = {"champion_rul_rmse": meta["champion_rul_rmse"], "version": meta["champion_version_before"]}
             summary.metric_after = {"challenger_rul_rmse": meta["challenger_rul_rmse"], "version": meta["challenger_version"],
-                                    "decision": meta["decision"]}
-            log(f"  promotion gate: {meta['decision']} (champion v{meta['champion_version_before']} RMSE "
+                                    "decision": meta["decision"], "basis": meta["basis"]}
+            log(f"  promotion gate: {meta['decision']} on {meta['basis']} (champion v{meta['champion_version_before']} RMSE "
                 f"{meta['champion_rul_rmse']:.2f}, challenger v{meta['challenger_version']} RMSE {meta['challenger_rul_rmse']:.2f})")
     summary.champion_after = registry.alias_version(registry.CHAMPION)
     summary.write()

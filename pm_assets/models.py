@@ -138,6 +138,7 @@ def _sample(mask: np.ndarray, limit: int, seed: int) -> np.ndarray:
 class Validation:
     metrics: dict[str, float]
     rul_predictions: pl.DataFrame  # machine_id, ts, rul, rul_pred at the cut points (out of fold)
+    all_rul_predictions: pl.DataFrame  # the same for every row with a known RUL (for the promotion gate)
     failure_predictions: pl.DataFrame  # machine_id, ts, label, probability on labelled rows (out of fold)
     threshold: float  # the alert threshold of least cost on the out-of-fold probabilities
 
@@ -172,10 +173,11 @@ def cross_validate(library: str, training_set: pl.DataFrame, feature_names: list
         metrics["failure_mean_lead_time_hours"] = mean_lead_time_hours(
             np.nan_to_num(hours, nan=np.inf)[known], (oof_prob >= threshold)[known], failure_id[known], 2 * label_config.horizon_hours
         )
-    rul_predictions = training_set[cuts].select("machine_id", "ts", "rul").with_columns(pl.Series("rul_pred", oof_rul[cuts]))
+    with_oof = training_set.select("machine_id", "ts", "rul").with_columns(pl.Series("rul_pred", oof_rul))
+    rul_predictions = with_oof[cuts]
     failure_predictions = training_set.filter(pl.Series(known)).select(
         "machine_id", "ts", pl.col("fails_within_horizon").alias("label")).with_columns(pl.Series("probability", oof_prob[known]))
-    return Validation(metrics, rul_predictions, failure_predictions, threshold)
+    return Validation(metrics, rul_predictions, with_oof.filter(pl.col("rul").is_not_null()), failure_predictions, threshold)
 
 
 def fit_bundle(library: str, training_set: pl.DataFrame, spec: FeatureSpec, label_config: LabelConfig,

@@ -86,27 +86,26 @@ def _ingest_daily(context: dg.AssetExecutionContext, spec: TableSpec, config, la
     yield from _ingest_report(results, config, "quarantine_share", {"days_without_files": len(empty_days)})
 
 
-@dg.asset(
-    group_name="ingest",
-    kinds={"duckdb"},
-    partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
-    deps=[machines],
-    check_specs=_quarantine_check("raw_telemetry"),
-)
-def raw_telemetry(context: dg.AssetExecutionContext, config: IngestConfig, landing_files: LandingResource, warehouse: WarehouseResource):
-    """Sensor readings, `raw.telemetry`: re-materializing a day replaces exactly that day (a day without files loads nothing)."""
-    yield from _ingest_daily(context, TELEMETRY, config, landing_files, warehouse)
+def _daily_ingest_asset(spec: TableSpec, description: str) -> dg.AssetsDefinition:
+    name = f"raw_{spec.name}"
+
+    @dg.asset(
+        name=name,
+        description=description,
+        group_name="ingest",
+        kinds={"duckdb"},
+        partitions_def=daily_partitions,
+        backfill_policy=single_run_backfill,
+        deps=[machines],
+        check_specs=_quarantine_check(name),
+    )
+    def daily_ingest(context: dg.AssetExecutionContext, config: IngestConfig, landing_files: LandingResource, warehouse: WarehouseResource):
+        yield from _ingest_daily(context, spec, config, landing_files, warehouse)
+
+    return daily_ingest
 
 
-@dg.asset(
-    group_name="ingest",
-    kinds={"duckdb"},
-    partitions_def=daily_partitions,
-    backfill_policy=single_run_backfill,
-    deps=[machines],
-    check_specs=_quarantine_check("raw_events"),
+raw_telemetry = _daily_ingest_asset(
+    TELEMETRY, "Sensor readings, `raw.telemetry`: re-materializing a day replaces exactly that day (a day without files loads nothing)."
 )
-def raw_events(context: dg.AssetExecutionContext, config: IngestConfig, landing_files: LandingResource, warehouse: WarehouseResource):
-    """Failure, maintenance and repair events, `raw.events`; a day without events loads zero rows."""
-    yield from _ingest_daily(context, EVENTS, config, landing_files, warehouse)
+raw_events = _daily_ingest_asset(EVENTS, "Failure, maintenance and repair events, `raw.events`; a day without events loads zero rows.")

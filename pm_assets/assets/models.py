@@ -1,5 +1,7 @@
 """Candidate models (CatBoost, LightGBM) tracked in MLflow, and the champion chosen among them."""
 
+import datetime as dt
+
 import dagster as dg
 import mlflow
 import numpy as np
@@ -48,7 +50,8 @@ def _train_candidate(context: dg.AssetExecutionContext, library: str, config: Ca
         for name, fig in figures.items():
             mlflow.log_figure(fig, f"{name}.png")
         version = registry.log_bundle(bundle, frame.select(spec.feature_names).head(50).to_numpy(), tags)
-    store.save_candidate(library, {"library": library, "version": version, "run_id": run.info.run_id, "metrics": bundle.metrics}, rul)
+    store.save_candidate(library, {"library": library, "version": version, "run_id": run.info.run_id, "metrics": bundle.metrics},
+                         validation.all_rul_predictions)
     metadata = {k: float(v) for k, v in bundle.metrics.items()}
     metadata |= {"model_version": version, "mlflow_run_id": run.info.run_id, "alert_threshold": bundle.threshold}
     metadata |= {name: dg.MetadataValue.md(plots.as_markdown(fig)) for name, fig in figures.items()}
@@ -69,19 +72,38 @@ def lightgbm_model(context: dg.AssetExecutionContext, config: CandidateConfig) -
 
 class PromotionConfig(dg.Config):
     margin: float = 0.0  # the challenger's RUL RMSE must be lower than the champion's by this fraction
+    min_gate_rows: int = 100  # matured rows after the champion's training data needed to judge on them
 
 
-def _champion_rmse(version: str, validation: pl.DataFrame, warehouse: WarehouseResource) -> float | None:
-    """The current champion's RUL RMSE on the challenger's validation points, with its own features."""
-    champion = registry.load_version(version).bundle
-    readings, events = read_history(warehouse)
-    try:
-        features = build_features(readings, champion.feature_spec, events)
-    except ValueError:
-        return None  # trained on other sensors: it cannot be compared, and cannot score this data either
-    rows = validation.join(features, on=["machine_id", "ts"], how="inner")
-    rul, _ = champion.predict(rows.select(champion.feature_names).to_numpy())
-    return rul_metrics(rows["rul"].to_numpy(), rul)["rul_rmse"]
+def _gate(record: dict, validation: pl.DataFrame, current: str | None, config: PromotionConfig,
+          warehouse: WarehouseResource) -> tuple[float, float | None, str]:
+    """Challenger and champion RUL RMSE on the same footing, and what that footing is.
+
+    Preferred: rows after the champion's training data whose RUL has matured (neither model trained
+    on them: the challenger's are out-of-fold). Without enough of them: both models' cross-validated
+    estimates (honest, but not on the same rows).
+    """
+    challenger_cv = record["metrics"]["rul_rmse"]
+    if current is None or current == record["version"]:
+        return challenger_cv, None, "first champion" if current is None else "same version"
+    champion = registry.load_version(current).bundle
+    trained_to = registry.version_tags(current).get("data_to")
+    if trained_to is None:
+        return challenger_cv, champion.metrics.get("rul_rmse"), "cross-validation estimates (the champion's data period is unknown)"
+    trained_until = dt.datetime.fromisoformat(trained_to)
+    recent = validation.filter(pl.col("ts") > trained_until)
+    if recent.height >= config.min_gate_rows:
+        readings, events = read_history(warehouse)
+        try:
+            features = build_features(readings, champion.feature_spec, events)
+        except ValueError:  # trained on other sensors: it cannot score this data at all
+            return rul_metrics(recent["rul"].to_numpy(), recent["rul_pred"].to_numpy())["rul_rmse"], None, "champion cannot score this data"
+        rows = recent.join(features, on=["machine_id", "ts"], how="inner")
+        champion_rul, _ = champion.predict(rows.select(champion.feature_names).to_numpy())
+        truth = rows["rul"].to_numpy()
+        return (rul_metrics(truth, rows["rul_pred"].to_numpy())["rul_rmse"], rul_metrics(truth, champion_rul)["rul_rmse"],
+                f"{rows.height} matured rows after {trained_until}")
+    return challenger_cv, champion.metrics.get("rul_rmse"), f"cross-validation estimates (only {recent.height} matured rows after {trained_until})"
 
 
 @dg.asset(group_name="models", kinds={"mlflow"}, deps=["catboost_model", "lightgbm_model"],
@@ -93,22 +115,22 @@ def champion_model(context: dg.AssetExecutionContext, config: PromotionConfig) -
     if not candidates:
         raise dg.Failure("no candidate models: materialize catboost_model and lightgbm_model first")
     record, validation = min(candidates, key=lambda c: c[0]["metrics"]["rul_rmse"])
-    challenger_rmse = rul_metrics(validation["rul"].to_numpy(), validation["rul_pred"].to_numpy())["rul_rmse"]
     current = registry.alias_version(registry.CHAMPION)
-    champion_rmse = _champion_rmse(current, validation, warehouse) if current and current != record["version"] else None
+    challenger_rmse, champion_rmse, basis = _gate(record, validation, current, config, warehouse)
     promote = current != record["version"] and should_promote(challenger_rmse, champion_rmse, config.margin)
     registry.set_alias(record["version"], registry.CHAMPION if promote else registry.CHALLENGER)
     champion = record["version"] if promote else current
     decision = "promoted" if promote else ("kept" if current == record["version"] else "challenger lost")
     with mlflow.start_run(run_name=f"promotion-{context.run_id[:8]}", nested=True):
-        mlflow.set_tags({"dagster_run_id": context.run_id, "decision": decision, "challenger_version": record["version"],
+        mlflow.set_tags({"dagster_run_id": context.run_id, "decision": decision, "basis": basis, "challenger_version": record["version"],
                          "champion_version_before": str(current), "champion_version_after": str(champion)})
         mlflow.log_metrics({"challenger_rul_rmse": challenger_rmse, **({"champion_rul_rmse": champion_rmse} if champion_rmse is not None else {})})
     mlflow.end_run()  # closes the parent run dagster-mlflow opened for this Dagster run
-    context.log.info(f"{decision}: challenger v{record['version']} ({record['library']}) RMSE {challenger_rmse:.2f} "
+    context.log.info(f"{decision} ({basis}): challenger v{record['version']} ({record['library']}) RMSE {challenger_rmse:.2f} "
                      f"vs champion v{current} RMSE {champion_rmse}")
     return dg.MaterializeResult(metadata={
         "decision": decision,
+        "basis": basis,
         "champion_version": str(champion),
         "champion_version_before": str(current),
         "challenger_version": record["version"],
