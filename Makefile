@@ -5,7 +5,8 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export MLFLOW_DISABLE_TELEMETRY := true
-export DAGSTER_HOME ?= $(CURDIR)/data/dagster_home
+# `pm` keeps its Dagster instance in $PM_DATA_DIR/dagster_home (data/dagster_home by default); the UI opens the same one
+UI_HOME := $(or $(DAGSTER_HOME),$(or $(PM_DATA_DIR),$(CURDIR)/data)/dagster_home)
 
 .PHONY: install demo test ui clean
 
@@ -24,8 +25,10 @@ test: install
 	$(BIN)/pytest
 
 ui: install
-	mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+	mkdir -p $(UI_HOME)
+	test -f $(UI_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(UI_HOME)/dagster.yaml
+	DAGSTER_HOME=$(UI_HOME) $(BIN)/dagster dev -w workspace.yaml
 
 clean:
-	rm -rf data/landing data/warehouse.duckdb data/dagster_home data/logs dbt_sensors/target
+	find data -mindepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf dbt_sensors/target

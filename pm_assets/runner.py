@@ -31,7 +31,7 @@ INGEST_STAGES: tuple[tuple[str, bool], ...] = (
 
 def instance() -> dg.DagsterInstance:
     """The persistent instance at $DAGSTER_HOME (default `data/dagster_home`), so runs show in `dagster dev`."""
-    home = Path(os.environ.get("DAGSTER_HOME", paths.data_dir() / "dagster_home"))
+    home = Path(os.environ.get("DAGSTER_HOME") or paths.data_dir() / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():

@@ -19,8 +19,7 @@ def train_and_register(library: str = "lightgbm", iterations: int = 30, fleet: F
     spec = fit_feature_spec(readings)
     training = build_training_set(readings, simulated.events, spec, LabelConfig())
     bundle, _ = fit_bundle(library, training, spec, LabelConfig(), TrainConfig(iterations=iterations, n_folds=3))
-    registry.ensure_experiment()
-    with mlflow.start_run(run_name=f"sample-{library}"):
+    with mlflow.start_run(run_name=f"sample-{library}", experiment_id=registry.ensure_experiment()):
         version = registry.log_bundle(bundle, training.select(spec.feature_names).head(5).to_numpy(), {"source": "sample_model"})
     registry.set_alias(version, registry.CHAMPION)
     return version

@@ -60,7 +60,6 @@ def test_a_model_that_fails_to_load_leaves_the_old_one_serving(served_data_dir):
     holder = ModelHolder(Settings())
     assert holder.refresh() and holder.current is not None
     serving = holder.current.version
-    registry.ensure_experiment()
     broken = train_and_register(iterations=5)
     source = MlflowClient().get_model_version(registry.MODEL_NAME, broken).source
     location = mlflow.get_logged_model(source.split("/")[-1]).artifact_location
