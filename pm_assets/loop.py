@@ -13,7 +13,7 @@ import dagster as dg
 
 from pm_assets import paths, registry
 from pm_assets.runner import materialize
-from pm_assets.sensors import RETRAIN_ASSETS, FailedCheck, cooldown_seconds, decide
+from pm_assets.sensors import RETRAIN_ASSETS, WATCHED_CHECKS, FailedCheck, cooldown_seconds, decide
 
 
 @dataclass
@@ -26,6 +26,7 @@ class LoopSummary:
     champion_after: str | None = None
     metric_before: dict | None = None  # champion RUL RMSE on the promotion gate's validation points
     metric_after: dict | None = None
+    days: list[dict] = field(default_factory=list)  # each streamed day's drift figures
 
     def write(self) -> None:
         path = paths.data_dir() / "demo_summary.json"
@@ -33,11 +34,13 @@ class LoopSummary:
 
 
 def _check_failures(result: dg.ExecuteInProcessResult, day: str) -> list[FailedCheck]:
-    failed = [e for e in result.get_asset_check_evaluations() if not e.passed and e.asset_key.to_user_string() == "drift_report"]
+    watched = {key.name for key in WATCHED_CHECKS}
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed and e.check_name in watched]
     return [FailedCheck(e.check_name, day, int(time.time_ns()), result.run_id) for e in failed]
 
 
-def stream(days: list[dt.date], drift_start: dt.date | None, log=print) -> LoopSummary:
+def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_config: dict | None = None) -> LoopSummary:
+    """Run the daily work for each of `days`, retraining (with `retrain_config`) when the sensor would."""
     summary = LoopSummary(drift_start_day=drift_start and drift_start.isoformat(), champion_before=registry.alias_version(registry.CHAMPION))
     materialize("reference_profile")
     cursor: dict = {}
@@ -49,6 +52,8 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print) -> LoopS
         [event] = [e for e in report.get_asset_materialization_events() if e.asset_key.to_user_string() == "drift_report"]
         meta = {k: v.value for k, v in event.materialization.metadata.items()}
         status = ", ".join(f.check for f in failures) or "no drift"
+        summary.days.append({"day": day.isoformat(), "drifted_share": meta["drifted_share"], "prediction_psi": meta["prediction_psi"],
+                             "failed": [f.check for f in failures]})
         log(f"  day {day} ({i}/{len(days)}): drifted feature share {meta['drifted_share']:.2f}, "
             f"prediction PSI {meta['prediction_psi']:.2f} -> {status}")
         # the cooldown runs on the simulated clock: one retraining per cooldown of simulated time
@@ -59,7 +64,7 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print) -> LoopS
             summary.drift_detected_day = summary.drift_detected_day or day.isoformat()
         if isinstance(decision, dg.RunRequest):
             log(f"  retraining (triggered by {decision.tags['pm/trigger_check']} on {day})")
-            run = materialize(" ".join(RETRAIN_ASSETS), tags=decision.tags)
+            run = materialize(" ".join(RETRAIN_ASSETS), tags=decision.tags, run_config=retrain_config)
             summary.retrain_runs.append(run.run_id)
             [gate] = [e for e in run.get_asset_materialization_events() if e.asset_key.to_user_string() == "champion_model"]
             meta = {k: v.value for k, v in gate.materialization.metadata.items()}

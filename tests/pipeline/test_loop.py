@@ -31,12 +31,14 @@ def test_drift_is_detected_and_the_model_retrained(data_dir, monkeypatch):
     materialize("training_set catboost_model lightgbm_model champion_model", run_config=_model_config())
     first = registry.alias_version(registry.CHAMPION)
     days = [history_end + dt.timedelta(days=i) for i in range(1, STREAM + 1)]
-    summary = loop.stream(days, PARTITION_START + dt.timedelta(days=HISTORY + 1), log=lambda line: None)
+    summary = loop.stream(days, PARTITION_START + dt.timedelta(days=HISTORY + 1), log=lambda line: None,
+                          retrain_config=_model_config())
 
     assert summary.champion_before == first
     # the day before the drift is quiet; the drift is flagged on its first day, and retraining follows once
-    assert summary.drift_detected_day == days[1].isoformat()
-    assert {c["day"] for c in summary.failed_checks} == {days[1].isoformat(), days[2].isoformat()}
+    assert summary.drift_detected_day == days[1].isoformat(), summary.days
+    assert [c["day"] for c in summary.failed_checks] == [days[1].isoformat(), days[2].isoformat()]
+    assert summary.days[0]["drifted_share"] <= 0.1 < summary.days[1]["drifted_share"]
     assert len(summary.retrain_runs) == 1  # the second failing day falls in the cooldown
     assert summary.metric_after["decision"] in {"promoted", "challenger lost"}
     written = json.loads((paths.data_dir() / "demo_summary.json").read_text())

@@ -24,6 +24,16 @@ def drift_report_outcome(config: DriftOutcome):
     yield dg.AssetCheckResult(check_name="prediction_drift", passed=True, metadata={"partition": "2025-04-02"})
 
 
+@dg.asset(
+    name="drift_report",
+    check_specs=[dg.AssetCheckSpec("feature_drift", asset="drift_report"), dg.AssetCheckSpec("prediction_drift", asset="drift_report")],
+)
+def prediction_drift_only():
+    yield dg.MaterializeResult()
+    yield dg.AssetCheckResult(check_name="feature_drift", passed=True)
+    yield dg.AssetCheckResult(check_name="prediction_drift", passed=False, severity=dg.AssetCheckSeverity.WARN)
+
+
 def _evaluate(instance, passes: bool, cursor: str | None):
     dg.materialize([drift_report_outcome], instance=instance,
                    run_config={"ops": {"drift_report": {"config": {"feature_drift_passes": passes}}}})
@@ -38,6 +48,12 @@ def test_a_failed_check_requests_retraining_tagged_with_the_check(instance):
     assert result.tags["pm/trigger_check"] == "feature_drift"
     assert result.tags["pm/trigger_partition"] == "2025-04-02"
     assert "last_request_at" in json.loads(cursor)
+
+
+def test_a_prediction_drift_warning_alone_requests_nothing(instance):
+    dg.materialize([prediction_drift_only], instance=instance)
+    result = retrain_on_failed_check(dg.build_sensor_context(instance=instance))
+    assert isinstance(result, dg.SkipReason)
 
 
 def test_passing_checks_request_nothing(instance):
