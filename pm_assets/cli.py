@@ -84,6 +84,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"== streaming {args.stream_days} days ({args.drift or 'no'} drift from day {args.drift_start}); "
           "each day: ingest, rebuild marts, check drift, retrain if a check fails")
     stream_days = [history_end + dt.timedelta(days=i) for i in range(1, args.stream_days + 1)]
+    # the stream runs on the simulated clock: one retraining per simulated week keeps the demo short
+    os.environ.setdefault("PM_RETRAIN_COOLDOWN_HOURS", str(7 * 24))
     drift_start = first + dt.timedelta(days=args.drift_start) if args.drift else None
     summary = loop.stream(stream_days, drift_start)
     print("== summary")

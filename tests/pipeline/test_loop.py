@@ -19,7 +19,7 @@ def _model_config(iterations: int = 60) -> dict:
 
 
 def test_drift_is_detected_and_the_model_retrained(data_dir, monkeypatch):
-    monkeypatch.setenv("PM_RETRAIN_COOLDOWN_HOURS", "12")
+    monkeypatch.setenv("PM_RETRAIN_COOLDOWN_HOURS", "36")  # on the simulated clock: the next day is inside it
     # ~1,000 readings a day: fewer make daily PSI too noisy for the default thresholds
     fleet = simulate_fleet(FleetConfig(n_machines=20, n_days=HISTORY + STREAM, readings_per_day=48, seed=17,
                                        drift=DriftScenario("recalibration", start_day=HISTORY + 1, machine_share=1.0)))
