@@ -43,8 +43,8 @@ def main() -> None:
     mix_result = psi(profile, mix, heavy)
     print(f"rows: {args.rows:,} x {args.columns} columns, 3 regimes")
     print(f"binned PSI per regime: fit reference {fit_s:.2f}s, score batch {psi_s:.2f}s; "
-          f"drifted share {drifted_share(result):.2f} (expected 0.50); "
-          f"regime-mix change alone: drifted share {drifted_share(mix_result):.2f} (expected 0.00)")
+          f"drifted share {drifted_share(result.scores):.2f} (expected 0.50); "
+          f"regime-mix change alone: drifted share {drifted_share(mix_result.scores):.2f} (expected 0.00)")
 
     if args.evidently_rows:
         from evidently import Report

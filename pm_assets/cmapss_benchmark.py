@@ -16,7 +16,7 @@ from pm_assets.features import build_features, fit_feature_spec
 from pm_assets.labels import LabelConfig
 from pm_assets.loaders.cmapss import load_cmapss, read_rul
 from pm_assets.metrics import rul_metrics
-from pm_assets.models import LIBRARIES, TrainConfig, _estimator, _sample, build_training_set, cross_validate
+from pm_assets.models import LIBRARIES, TrainConfig, make_estimator, sample_rows, build_training_set, cross_validate
 
 ENSEMBLE = "mean of " + " and ".join(LIBRARIES)
 
@@ -53,11 +53,11 @@ def run(data_dir: Path, subset: str = "FD001", config: TrainConfig = TrainConfig
 
     X = training.select(spec.feature_names).to_numpy()
     rul = training["rul"].to_numpy()
-    rows = _sample(~np.isnan(rul), config.max_train_rows, config.seed)
+    rows = sample_rows(~np.isnan(rul), config.max_train_rows, config.seed)
     libraries = LIBRARIES if chosen == ENSEMBLE else (chosen,)
     test_features = build_features(test.telemetry, spec).group_by("machine_id", maintain_order=True).tail(1).sort("machine_id")
     X_test = test_features.select(spec.feature_names).to_numpy()
-    predicted = np.mean([_estimator(lib, "rul", config).fit(X[rows], rul[rows]).predict(X_test) for lib in libraries], axis=0)
+    predicted = np.mean([make_estimator(lib, "rul", config).fit(X[rows], rul[rows]).predict(X_test) for lib in libraries], axis=0)
     predictions = pl.DataFrame({
         "unit": test_features["machine_id"].str.split("-").list.last().cast(pl.Int64),
         "rul_pred": np.clip(predicted, 0, label_config.rul_cap_hours).round(2),

@@ -95,7 +95,7 @@ def psi(profile: ReferenceProfile, data: dict[str, np.ndarray], regimes: np.ndar
     return DriftResult(scores=scores, per_regime=per_regime, rows=int(len(regimes)))
 
 
-def drifted_share(result: DriftResult, threshold: float = 0.2) -> float:
-    """Share of columns whose PSI exceeds `threshold`."""
-    judged = [s for s in result.scores.values() if np.isfinite(s)]
+def drifted_share(scores: dict[str, float], threshold: float = 0.2) -> float:
+    """Share of columns whose PSI exceeds `threshold` (columns that could not be judged left out)."""
+    judged = [s for s in scores.values() if np.isfinite(s)]
     return float(np.mean([s > threshold for s in judged])) if judged else 0.0

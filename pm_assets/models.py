@@ -38,7 +38,7 @@ class TrainConfig:
             raise ValueError("miss_cost and false_alarm_cost must be > 0")
 
 
-def _estimator(library: str, task: str, config: TrainConfig) -> Any:
+def make_estimator(library: str, task: str, config: TrainConfig) -> Any:
     if library == "catboost":
         from catboost import CatBoostClassifier, CatBoostRegressor
 
@@ -127,7 +127,7 @@ def grouped_folds(machines: np.ndarray, n_folds: int):
     return GroupKFold(n_splits=n_folds).split(np.zeros(len(machines)), groups=machines)
 
 
-def _sample(mask: np.ndarray, limit: int, seed: int) -> np.ndarray:
+def sample_rows(mask: np.ndarray, limit: int, seed: int) -> np.ndarray:
     rows = np.flatnonzero(mask)
     if len(rows) > limit:
         rows = np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
@@ -156,11 +156,11 @@ def cross_validate(library: str, training_set: pl.DataFrame, feature_names: list
     for fold, (train_idx, test_idx) in enumerate(grouped_folds(machines, config.n_folds)):
         train_mask = np.zeros(len(X), bool)
         train_mask[train_idx] = True
-        rows = _sample(train_mask & ~np.isnan(rul), config.max_train_rows, config.seed + fold)
-        oof_rul[test_idx] = _estimator(library, "rul", config).fit(X[rows], rul[rows]).predict(X[test_idx])
-        rows = _sample(train_mask & ~np.isnan(fail), config.max_train_rows, config.seed + fold)
+        rows = sample_rows(train_mask & ~np.isnan(rul), config.max_train_rows, config.seed + fold)
+        oof_rul[test_idx] = make_estimator(library, "rul", config).fit(X[rows], rul[rows]).predict(X[test_idx])
+        rows = sample_rows(train_mask & ~np.isnan(fail), config.max_train_rows, config.seed + fold)
         if with_failure_model and len(np.unique(fail[rows])) == 2:
-            oof_prob[test_idx] = _estimator(library, "failure", config).fit(X[rows], fail[rows]).predict_proba(X[test_idx])[:, 1]
+            oof_prob[test_idx] = make_estimator(library, "failure", config).fit(X[rows], fail[rows]).predict_proba(X[test_idx])[:, 1]
     oof_rul = np.clip(oof_rul, 0, label_config.rul_cap_hours)
     metrics = rul_metrics(rul[cuts], oof_rul[cuts])
     known = ~np.isnan(fail) & ~np.isnan(oof_prob)
@@ -187,12 +187,12 @@ def fit_bundle(library: str, training_set: pl.DataFrame, spec: FeatureSpec, labe
     X = training_set.select(spec.feature_names).to_numpy()
     rul = training_set["rul"].to_numpy()
     fail = training_set["fails_within_horizon"].to_numpy()
-    rows = _sample(~np.isnan(rul), config.max_train_rows, config.seed)
-    rul_model = _estimator(library, "rul", config).fit(X[rows], rul[rows])
-    rows = _sample(~np.isnan(fail), config.max_train_rows, config.seed)
+    rows = sample_rows(~np.isnan(rul), config.max_train_rows, config.seed)
+    rul_model = make_estimator(library, "rul", config).fit(X[rows], rul[rows])
+    rows = sample_rows(~np.isnan(fail), config.max_train_rows, config.seed)
     if len(np.unique(fail[rows])) < 2:
         raise ValueError("the training set has no failures within the horizon (or only failures): cannot train the failure model")
-    failure_model = _estimator(library, "failure", config).fit(X[rows], fail[rows])
+    failure_model = make_estimator(library, "failure", config).fit(X[rows], fail[rows])
     importance = dict(zip(spec.feature_names, np.asarray(rul_model.feature_importances_, float).tolist()))
     bundle = ModelBundle(library, spec, label_config, rul_model, failure_model, validation.threshold, validation.metrics, importance)
     return bundle, validation

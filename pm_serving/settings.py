@@ -9,7 +9,6 @@ from pm_assets import paths, registry
 
 @dataclass(frozen=True)
 class Settings:
-    tracking_uri: str = field(default_factory=registry.tracking_uri)
     model_alias: str = registry.CHAMPION
     #: The pointer file promotion writes; polled for changes (the registry is asked only when it changes).
     pointer_path: Path = field(default_factory=registry.champion_pointer_path)

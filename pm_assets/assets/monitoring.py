@@ -97,7 +97,7 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, warehou
     features = _monitored_columns(champion.feature_spec)
     result = psi(profile, _arrays(scored, profile.columns), scored["regime"].to_numpy())
     feature_scores = {c: result.scores[c] for c in features}
-    share = float(np.mean([s > config.psi_threshold for s in feature_scores.values()]))
+    share = drifted_share(feature_scores, config.psi_threshold)
     prediction_psi = max(result.scores[c] for c in PREDICTION_COLUMNS)
     html = _evidently_html(reference["sample"], scored.select(profile.columns), context.partition_key)
     yield dg.MaterializeResult(metadata={
