@@ -15,6 +15,7 @@ from pm_assets import paths, registry
 from pm_assets.drift import drifted_share, fit_reference, psi
 from pm_assets.features import build_features
 from pm_assets.partitions import daily_partitions
+from pm_assets.assets.training import read_history
 from pm_assets.resources import WarehouseResource
 
 PREDICTION_COLUMNS = ("predicted_rul", "failure_probability")
@@ -26,12 +27,10 @@ def _monitored_columns(spec) -> list[str]:
     return [f"{s}__now" for s in spec.sensors]
 
 
-def _scored_features(bundle, warehouse: WarehouseResource, start: dt.datetime, end: dt.datetime, keep_from: dt.datetime) -> pl.DataFrame:
-    """Champion features and predictions of readings in [keep_from, end), using history from `start`."""
-    with warehouse.connect(read_only=True) as con:
-        readings = con.sql("select * exclude (reading_date, cycle, n_faulty_sensors, had_duplicate) from machine_timeseries "
-                           "where ts >= $start and ts < $end order by machine_id, ts", params={"start": start, "end": end}).pl()
-        events = con.sql("select machine_id, ts, event_type from machine_events where ts < $end", params={"end": end}).pl()
+def _scored_features(bundle, warehouse: WarehouseResource, keep_from: dt.datetime, end: dt.datetime) -> pl.DataFrame:
+    """Champion features and predictions of readings in [keep_from, end), computed over each machine's
+    whole history before `end` (life start, baseline, time since service), as in training."""
+    readings, events = read_history(warehouse, until=end)
     features = build_features(readings, bundle.feature_spec, events).filter(pl.col("ts") >= keep_from)
     if features.is_empty():
         return features
@@ -52,7 +51,7 @@ def reference_profile(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     champion = registry.load_version(version)
     tags = registry.version_tags(version)
     start, end = dt.datetime.fromisoformat(tags["data_from"]), dt.datetime.fromisoformat(tags["data_to"]) + dt.timedelta(microseconds=1)
-    scored = _scored_features(champion.bundle, warehouse, start, end, start)
+    scored = _scored_features(champion.bundle, warehouse, start, end)
     columns = _monitored_columns(champion.bundle.feature_spec) + list(PREDICTION_COLUMNS)
     profile = fit_reference(_arrays(scored, columns), scored["regime"].to_numpy())
     sample = scored.select(columns).sample(min(EVIDENTLY_SAMPLE, scored.height), seed=0)
@@ -89,8 +88,7 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, warehou
     reference = pickle.loads(reference_path.read_bytes())
     champion = registry.load_version(reference["version"]).bundle
     day = dt.datetime.fromisoformat(context.partition_key)
-    # features need each machine's whole history (life start, baseline, time since service), as in training
-    scored = _scored_features(champion, warehouse, dt.datetime(1970, 1, 1), day + dt.timedelta(days=1), day)
+    scored = _scored_features(champion, warehouse, day, day + dt.timedelta(days=1))
     if scored.is_empty():
         raise dg.Failure(f"no readings in machine_timeseries on {context.partition_key}")
     profile = reference["profile"]

@@ -1,5 +1,7 @@
 """The training set: point-in-time features of every clean reading joined to its labels."""
 
+import datetime as dt
+
 import dagster as dg
 import polars as pl
 
@@ -9,14 +11,16 @@ from pm_assets.labels import LabelConfig
 from pm_assets.models import build_training_set
 from pm_assets.resources import WarehouseResource
 
-READINGS_SQL = "select * exclude (reading_date, cycle, n_faulty_sensors, had_duplicate) from machine_timeseries order by machine_id, ts"
-EVENTS_SQL = "select machine_id, ts, event_type from machine_events order by ts"
+READINGS_SQL = ("select * exclude (reading_date, cycle, n_faulty_sensors, had_duplicate) from machine_timeseries "
+                "where ts < $until order by machine_id, ts")
+EVENTS_SQL = "select machine_id, ts, event_type from machine_events where ts < $until order by ts"
 
 
-def read_history(warehouse: WarehouseResource) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """All clean readings and events from the dbt marts."""
+def read_history(warehouse: WarehouseResource, until: dt.datetime = dt.datetime.max) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Clean readings and events from the dbt marts, all of them or those before `until`."""
     with warehouse.connect(read_only=True) as con:
-        return con.sql(READINGS_SQL).pl(), con.sql(EVENTS_SQL).pl()
+        params = {"until": until}
+        return con.sql(READINGS_SQL, params=params).pl(), con.sql(EVENTS_SQL, params=params).pl()
 
 
 class TrainingSetConfig(dg.Config):
