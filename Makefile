@@ -25,8 +25,7 @@ test: install
 	$(BIN)/pytest
 
 ui: install
-	mkdir -p $(UI_HOME)
-	test -f $(UI_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(UI_HOME)/dagster.yaml
+	DAGSTER_HOME=$(UI_HOME) $(BIN)/python -c "from pm_assets.runner import instance; instance()"  # writes dagster.yaml
 	DAGSTER_HOME=$(UI_HOME) $(BIN)/dagster dev -w workspace.yaml
 
 clean:

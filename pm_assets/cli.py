@@ -13,18 +13,34 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 def cmd_simulate(args: argparse.Namespace) -> None:
-    from pm_assets import landing, paths
-    from pm_assets.simulator import DriftScenario, FleetConfig, simulate_fleet
+    from pm_assets import paths, simulation
+    from pm_assets.simulator import DriftScenario, FleetConfig
 
-    drift = DriftScenario(args.drift, args.drift_start, args.drift_share) if args.drift else None
-    config = FleetConfig(n_machines=args.machines, n_days=args.days, readings_per_day=args.readings_per_day,
-                         n_sensors=args.sensors, seed=args.seed, drift=drift)
+    if args.advance:
+        config, landed = simulation.load_state()
+        first, last = landed, landed + args.advance - 1
+    else:
+        drift = DriftScenario(args.drift, args.drift_start, args.drift_share) if args.drift else None
+        config = FleetConfig(n_machines=args.machines, n_days=args.days, readings_per_day=args.readings_per_day,
+                             n_sensors=args.sensors, seed=args.seed, drift=drift)
+        first, last = 0, config.n_days - 1 if args.through is None else args.through
     start = time.perf_counter()
-    fleet = simulate_fleet(config)
-    landing.land_dataset(fleet, paths.landing_dir())
-    rows = fleet.telemetry.height
-    print(f"simulated {config.n_machines} machines x {config.n_days} days: {rows:,} readings, "
-          f"{fleet.events.height} events in {time.perf_counter() - start:.1f}s -> {paths.landing_dir()}")
+    days, rows = simulation.land_days(config, first, last)
+    print(f"simulated fleet of {config.n_machines} machines: landed days {first}..{last} of {config.n_days} "
+          f"({days[0]}..{days[-1]}, {rows:,} readings) in {time.perf_counter() - start:.1f}s -> {paths.landing_dir()}")
+    if args.advance and not args.land_only:
+        _daily_work(days, config)
+
+
+def _daily_work(days: list[dt.date], config) -> "loop.LoopSummary":  # noqa: F821
+    """What the daily schedule and the retraining sensor do, for each of `days`, printing each day's checks."""
+    from pm_assets import loop
+
+    drift = config.drift
+    drift_start = config.start_date + dt.timedelta(days=drift.start_day) if drift else None
+    print(f"daily work for {len(days)} day(s): ingest, rebuild marts, log predictions, check drift and matured accuracy, "
+          "retrain if a check fails")
+    return loop.stream(days, drift_start)
 
 
 def cmd_load(args: argparse.Namespace) -> None:
@@ -65,8 +81,14 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     print(f"warehouse ready: duckdb {paths.warehouse_path()}")
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from pm_assets.runner import MODEL_STAGES, run_stages
+
+    run_stages(MODEL_STAGES, landed_range())
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
-    from pm_assets import loop, paths, registry
+    from pm_assets import paths, registry, simulation
     from pm_assets.constants import PARTITION_START
     from pm_assets.runner import MODEL_STAGES, run_stages
 
@@ -74,25 +96,52 @@ def cmd_demo(args: argparse.Namespace) -> None:
     if history < 30 or args.stream_days < 1:
         sys.exit("pm: error: --days must leave at least 30 days of history before --stream-days (>= 1)")
     print(f"== the platform on a simulated fleet (data in {paths.data_dir()})")
-    cmd_simulate(args)
+    cmd_simulate(argparse.Namespace(**vars(args), advance=0, through=history - 1, land_only=True))
     first = PARTITION_START
     history_end = first + dt.timedelta(days=history - 1)
     print(f"== ingesting {history} days of history")
     cmd_ingest(argparse.Namespace(start=first, end=history_end))
     print("== training CatBoost and LightGBM, promoting the better one, scoring the fleet")
     run_stages(MODEL_STAGES, (first, history_end))
-    print(f"== streaming {args.stream_days} days ({args.drift or 'no'} drift from day {args.drift_start}); "
-          "each day: ingest, rebuild marts, check drift, retrain if a check fails")
-    stream_days = [history_end + dt.timedelta(days=i) for i in range(1, args.stream_days + 1)]
-    # the stream runs on the simulated clock: one retraining per simulated week keeps the demo short
-    os.environ.setdefault("PM_RETRAIN_COOLDOWN_HOURS", str(7 * 24))
-    drift_start = first + dt.timedelta(days=args.drift_start) if args.drift else None
-    summary = loop.stream(stream_days, drift_start)
+    print(f"== streaming {args.stream_days} days, one at a time ({args.drift or 'no'} drift from day {args.drift_start})")
+    # the stream runs on the simulated clock: a short cooldown lets the demo show a second retraining
+    os.environ.setdefault("PM_RETRAIN_COOLDOWN_HOURS", str(args.cooldown_days * 24))
+    config, landed = simulation.load_state()
+    days, _ = simulation.land_days(config, landed, landed + args.stream_days - 1)
+    summary = _daily_work(days, config)
     print("== summary")
     for key, value in vars(summary).items():
         print(f"  {key}: {value}")
     print(f"written to {paths.data_dir() / 'demo_summary.json'}; MLflow: mlflow ui --backend-store-uri {registry.tracking_uri()}")
     print('fleet scores: pm sql "select * from scores.fleet_scores order by failure_probability desc limit 10"')
+
+
+def cmd_replay(args: argparse.Namespace) -> None:
+    from pm_assets import landing, loop, paths
+    from pm_assets.loaders.cmapss import load_cmapss
+    from pm_assets.replay import cmapss_phases
+    from pm_assets.runner import INGEST_STAGES, MODEL_STAGES, materialize, run_stages
+
+    train = load_cmapss(args.train)
+    days = landing.land_dataset(train, paths.landing_dir())
+    print(f"== training on {args.train.name}: {train.telemetry.height:,} readings of {train.machines.height} engines ({days[0]}..{days[-1]})")
+    run_stages(INGEST_STAGES, (days[0], days[-1]))
+    run_stages(MODEL_STAGES, (days[0], days[-1]))
+    phases = cmapss_phases(args.stream, days[-1] + dt.timedelta(days=1), args.units_per_day)
+    for phase in phases:
+        landing.land_dataset(phase.data, paths.landing_dir())
+        print(f"== replay phase {phase.name}: {phase.data.machines.height} engines, {args.units_per_day:g} a day, "
+              f"{phase.first_day}..{phase.last_day}")
+    materialize("machines")  # the new engines, before their readings arrive
+    os.environ.setdefault("PM_RETRAIN_COOLDOWN_HOURS", str(7 * 24))
+    summary = loop.stream([day for phase in phases for day in phase.days()], phases[1].first_day if len(phases) > 1 else None)
+    flagged = {c["day"] for c in summary.failed_checks if c["check"] == "feature_drift"}
+    print("== feature drift flagged, per phase")
+    for phase in phases:
+        mine = [day for day in phase.days() if day.isoformat() in flagged]
+        print(f"  {phase.name}: {len(mine)} of {len(phase.days())} days" + (f" (first {mine[0]})" if mine else ""))
+    print(f"retraining runs: {len(summary.retrain_runs)}; champion v{summary.champion_before} -> v{summary.champion_after}; "
+          f"summary in {paths.data_dir() / 'demo_summary.json'}")
 
 
 def cmd_benchmark(args: argparse.Namespace) -> None:
@@ -152,12 +201,17 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="the main job: history, first champion, a drifting stream, detection, retraining")
-    _fleet_arguments(demo, drift="recalibration", drift_start=93)
-    demo.add_argument("--stream-days", type=int, default=10, help="last days, streamed one by one after the first champion")
+    _fleet_arguments(demo, drift="recalibration", drift_start=88)
+    demo.add_argument("--stream-days", type=int, default=15, help="last days, streamed one by one after the first champion")
+    demo.add_argument("--cooldown-days", type=float, default=5, help="retraining cooldown, in simulated days")
     demo.set_defaults(func=cmd_demo)
 
-    simulate = commands.add_parser("simulate", help="write a simulated fleet's landing files")
+    simulate = commands.add_parser("simulate", help="land a simulated fleet's days; --advance lands the next ones and runs the daily work")
     _fleet_arguments(simulate, drift=None, drift_start=90)
+    simulate.add_argument("--through", type=int, help="land days 0..THROUGH only (default: all); advance later")
+    simulate.add_argument("--advance", type=int, default=0, metavar="N",
+                          help="land the next N days of the fleet started before, then ingest, score and check each")
+    simulate.add_argument("--land-only", action="store_true", help="with --advance: only land (the `daily` schedule does the rest)")
     simulate.set_defaults(func=cmd_simulate)
 
     load = commands.add_parser("load", help="convert external telemetry into landing files")
@@ -177,6 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--start", type=dt.date.fromisoformat, help="first day (default: first landed)")
     ingest.add_argument("--end", type=dt.date.fromisoformat, help="last day (default: last landed)")
     ingest.set_defaults(func=cmd_ingest)
+
+    replay = commands.add_parser("replay", help="train on one C-MAPSS file, then stream others day by day through the monitoring")
+    replay.add_argument("train", type=Path, help="e.g. train_FD001.txt: the first champion's data")
+    replay.add_argument("stream", type=Path, nargs="+", help="e.g. test_FD001.txt test_FD003.txt: replayed one after the other")
+    replay.add_argument("--units-per-day", type=float, default=10, help="engines coming into service per day")
+    replay.set_defaults(func=cmd_replay)
+
+    train = commands.add_parser("train", help="train CatBoost and LightGBM on the warehouse, promote the better one, score the fleet")
+    train.set_defaults(func=cmd_train)
 
     benchmark = commands.add_parser("benchmark", help="score the platform's models on a public benchmark")
     suites = benchmark.add_subparsers(dest="suite", required=True)
@@ -204,10 +267,17 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, even through a pipe
     warnings.filterwarnings("ignore", message=".*currently in (beta|preview).*")
+    # a day's run mixes single-run (ingestion) and per-day (monitoring) assets; one day satisfies both
+    warnings.filterwarnings("ignore", message=".*varying BackfillPolicies.*")
     try:
         args.func(args)
     except (ValueError, FileNotFoundError) as error:
         sys.exit(f"pm: error: {error}")
+    except Exception as error:
+        if not type(error).__module__.startswith("dagster"):
+            raise
+        # a failed step: its own message (e.g. "no champion to monitor: materialize champion_model first")
+        sys.exit(f"pm: error: {getattr(error, 'user_exception', None) or error}")
 
 
 if __name__ == "__main__":

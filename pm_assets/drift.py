@@ -10,6 +10,12 @@ within each regime means that a fleet running more often in another regime is no
 of readings far from every known regime is reported on its own (`unknown_regime_share`).
 Rule of thumb: PSI < 0.1 stable, 0.1–0.25 moderate shift, > 0.25 major shift.
 
+A sensor's level moves as machines wear, so a day whose machines are younger or older than the
+reference fleet shifts every level without anything being wrong. What wear does not change is how
+sensors move together: `SensorRelations` predicts each (standardised) sensor from the others, fitted
+on the reference, and the residuals stay put through the life cycle but move when a sensor is
+recalibrated or a new failure mode pushes sensors apart. The feature-drift check decides on them.
+
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
 >>> ref = fit_reference({"x": rng.normal(0, 1, 20_000)}, np.zeros(20_000, int))
@@ -24,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 EPSILON = 1e-4
-MIN_ROWS_PER_REGIME = 50  # fewer current rows in a regime than this: that regime is not judged
+MIN_ROWS_PER_REGIME = 150  # fewer current rows in a regime than this: too noisy, that regime is not judged
 
 
 @dataclass
@@ -43,6 +49,46 @@ class DriftResult:
     scores: dict[str, float]  # per column: PSI, weighted over regimes by current rows
     per_regime: dict[int, dict[str, float]]
     rows: int
+
+
+@dataclass
+class SensorRelations:
+    """Linear prediction of each column from the others (standardised), fitted on the reference."""
+
+    columns: list[str]
+    mean: np.ndarray
+    std: np.ndarray
+    coefficients: np.ndarray  # (k, k): row j predicts column j; its diagonal entry is the intercept
+
+    def residuals(self, matrix: np.ndarray) -> np.ndarray:
+        """Each column minus its prediction from the others; missing predictors count as average."""
+        z = (matrix - self.mean) / self.std
+        filled = np.where(np.isfinite(z), z, 0.0)
+        predictors = filled.copy()
+        predictions = np.empty_like(z)
+        for j in range(z.shape[1]):
+            predictors[:, j] = 1.0  # the intercept takes column j's own place
+            predictions[:, j] = predictors @ self.coefficients[j]
+            predictors[:, j] = filled[:, j]
+        return z - predictions
+
+
+def fit_relations(matrix: np.ndarray, columns: list[str], max_rows: int = 200_000, seed: int = 0) -> SensorRelations:
+    """Least squares of each column on the others, on complete rows (a sample of `max_rows`)."""
+    complete = matrix[np.isfinite(matrix).all(axis=1)]
+    if len(complete) <= matrix.shape[1]:
+        raise ValueError(f"too few complete rows ({len(complete)}) to relate {matrix.shape[1]} columns")
+    if len(complete) > max_rows:
+        complete = complete[np.random.default_rng(seed).choice(len(complete), max_rows, replace=False)]
+    mean, std = complete.mean(axis=0), complete.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    z = (complete - mean) / std
+    coefficients = np.empty((z.shape[1], z.shape[1]))
+    for j in range(z.shape[1]):
+        design = z.copy()
+        design[:, j] = 1.0
+        coefficients[j], *_ = np.linalg.lstsq(design, z[:, j], rcond=None)
+    return SensorRelations(columns=list(columns), mean=mean, std=std, coefficients=coefficients)
 
 
 def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:

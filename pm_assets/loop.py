@@ -1,7 +1,8 @@
 """The self-healing loop, day by day, as the daily schedule and the retraining sensor would run it.
 
-Used by `pm demo`: each streamed day is ingested, its marts rebuilt and its drift checked; the
-sensor's own decision function says whether to retrain; the retraining run carries its tags.
+Used by `pm demo` and `pm replay`: each streamed day runs the daily job's assets (ingest, marts,
+champion predictions, drift and matured accuracy) in one run; the sensor's own decision function
+says whether to retrain; the retraining run carries its tags.
 """
 
 import datetime as dt
@@ -13,6 +14,7 @@ import dagster as dg
 
 from pm_assets import paths, registry
 from pm_assets.runner import materialize
+from pm_assets.schedules import DAILY_ASSETS
 from pm_assets.sensors import RETRAIN_ASSETS, WATCHED_CHECKS, FailedCheck, cooldown_seconds, decide
 
 
@@ -24,13 +26,32 @@ class LoopSummary:
     retrain_runs: list[str] = field(default_factory=list)
     champion_before: str | None = None
     champion_after: str | None = None
-    metric_before: dict | None = None  # champion RUL RMSE on the promotion gate's validation points
-    metric_after: dict | None = None
+    metric_before: dict | None = None  # the first champion's live RUL RMSE at the first gate decision
+    metric_after: dict | None = None  # the final champion's live RUL RMSE at the last gate decision
+    retrains: list[dict] = field(default_factory=list)  # each retraining: day, trigger, challenger version
+    gate_decisions: list[dict] = field(default_factory=list)  # each shadow verdict: day, decision, both live RMSEs
     days: list[dict] = field(default_factory=list)  # each streamed day's drift figures
 
     def write(self) -> None:
         path = paths.data_dir() / "demo_summary.json"
         path.write_text(json.dumps(asdict(self), indent=2, default=str))
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def _record_gate(summary: LoopSummary, day: dt.date, gate: dict, log) -> None:
+    summary.gate_decisions.append({"day": day.isoformat(), **{k: gate[k] for k in ("decision", "basis", "champion_version_before",
+                                                                                    "challenger_version", "champion_rul_rmse", "challenger_rul_rmse")}})
+    summary.metric_before = summary.metric_before or {"version": gate["champion_version_before"], "live_rul_rmse": gate["champion_rul_rmse"],
+                                                      "basis": gate["basis"]}
+    promoted = gate["decision"] == "promoted"
+    summary.metric_after = {"version": gate["champion_version"], "basis": gate["basis"],
+                            "live_rul_rmse": gate["challenger_rul_rmse"] if promoted else gate["champion_rul_rmse"]}
+    log(f"  promotion gate: {gate['decision']} on {gate['basis']} (champion v{gate['champion_version_before']} live RMSE "
+        f"{gate['champion_rul_rmse']:.2f}, challenger v{gate['challenger_version']} {gate['challenger_rul_rmse']:.2f})")
 
 
 def _check_failures(result: dg.ExecuteInProcessResult, day: str) -> list[FailedCheck]:
@@ -43,22 +64,26 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
     """Run the daily work for each of `days`, retraining (with `retrain_config`) when the sensor would."""
     summary = LoopSummary(drift_start_day=drift_start and drift_start.isoformat(), champion_before=registry.alias_version(registry.CHAMPION))
     materialize("reference_profile")
-    cursor: dict = {}
+    # the sensor's cursor, kept between calls so the cooldown holds across `pm simulate --advance` runs
+    cursor_path = paths.data_dir() / "monitoring" / "retrain_cursor.json"
+    cursor: dict = json.loads(cursor_path.read_text()) if cursor_path.exists() else {}
     for i, day in enumerate(days, 1):
-        materialize("raw_telemetry raw_events", (day, day))
-        materialize("dbt_daily_models", (day, day))
-        report = materialize("drift_report", (day, day))
-        failures = _check_failures(report, day.isoformat())
-        [event] = [e for e in report.get_asset_materialization_events() if e.asset_key.to_user_string() == "drift_report"]
-        meta = {k: v.value for k, v in event.materialization.metadata.items()}
-        status = ", ".join(f.check for f in failures) or "no drift"
-        summary.days.append({"day": day.isoformat(), "drifted_share": meta["drifted_share"], "prediction_psi": meta["prediction_psi"],
+        daily = materialize(" ".join([*DAILY_ASSETS, "dbt_daily_models"]), (day, day))
+        failures = _check_failures(daily, day.isoformat())
+        drift, accuracy, gate = (_metadata(daily, asset) for asset in ("drift_report", "model_performance", "challenger_gate"))
+        if gate["decision"] not in ("no challenger", "waiting"):
+            _record_gate(summary, day, gate, log)
+        status = ", ".join(f.check for f in failures) or "all checks passed"
+        summary.days.append({"day": day.isoformat(), "drifted_share": drift["drifted_share"], "prediction_psi": drift["prediction_psi"],
+                             "live_rul_rmse": accuracy["rul_rmse"], "matured_rows": accuracy["rul_rows"],
                              "failed": [f.check for f in failures]})
-        log(f"  day {day} ({i}/{len(days)}): drifted feature share {meta['drifted_share']:.2f}, "
-            f"prediction PSI {meta['prediction_psi']:.2f} -> {status}")
+        log(f"  day {day} ({i}/{len(days)}): drifted sensor share {drift['drifted_share']:.2f}, prediction PSI "
+            f"{drift['prediction_psi']:.2f}, live RUL RMSE {accuracy['rul_rmse']:.1f} on {accuracy['rul_rows']} matured "
+            f"predictions (expected {accuracy['expected_rul_rmse']:.1f}) -> {status}")
         # the cooldown runs on the simulated clock: one retraining per cooldown of simulated time
         clock = dt.datetime.combine(day, dt.time(23, 59)).timestamp()
         decision, cursor = decide(failures, cursor, clock, cooldown_seconds())
+        cursor_path.write_text(json.dumps(cursor))
         if failures:
             summary.failed_checks += [{"day": f.partition, "check": f.check} for f in failures]
             summary.drift_detected_day = summary.drift_detected_day or day.isoformat()
@@ -66,13 +91,11 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
             log(f"  retraining (triggered by {decision.tags['pm/trigger_check']} on {day})")
             run = materialize(" ".join(RETRAIN_ASSETS), tags=decision.tags, run_config=retrain_config)
             summary.retrain_runs.append(run.run_id)
-            [gate] = [e for e in run.get_asset_materialization_events() if e.asset_key.to_user_string() == "champion_model"]
-            meta = {k: v.value for k, v in gate.materialization.metadata.items()}
-            summary.metric_before = {"champion_rul_rmse": meta["champion_rul_rmse"], "version": meta["champion_version_before"]}
-            summary.metric_after = {"challenger_rul_rmse": meta["challenger_rul_rmse"], "version": meta["challenger_version"],
-                                    "decision": meta["decision"], "basis": meta["basis"]}
-            log(f"  promotion gate: {meta['decision']} on {meta['basis']} (champion v{meta['champion_version_before']} RMSE "
-                f"{meta['champion_rul_rmse']:.2f}, challenger v{meta['challenger_version']} RMSE {meta['challenger_rul_rmse']:.2f})")
+            meta = _metadata(run, "champion_model")
+            summary.retrains.append({"day": day.isoformat(), "trigger": decision.tags["pm/trigger_check"], "decision": meta["decision"],
+                                     "challenger_version": meta["challenger_version"], "challenger_cv_rul_rmse": meta["challenger_cv_rul_rmse"]})
+            log(f"  {meta['decision']}: v{meta['challenger_version']} (CV RMSE {meta['challenger_cv_rul_rmse']:.2f}) now predicts "
+                f"beside champion v{meta['champion_version']} until matured rows decide")
     summary.champion_after = registry.alias_version(registry.CHAMPION)
     summary.write()
     return summary

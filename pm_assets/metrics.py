@@ -56,8 +56,58 @@ def mean_lead_time_hours(hours_to_failure: np.ndarray, alert: np.ndarray, failur
     return float(np.mean(leads)) if leads else float("nan")
 
 
+TRUTH_BINS = 5  # below the cap, true RUL in this many equal bins; rows at the cap are one more
+
+
+def _truth_bin(true_rul: np.ndarray, cap: float) -> np.ndarray:
+    return np.where(true_rul >= cap, TRUTH_BINS, np.minimum((np.asarray(true_rul, float) / cap * TRUTH_BINS).astype(int), TRUTH_BINS - 1))
+
+
+def rul_error_profile(true_rul: np.ndarray, predicted_rul: np.ndarray, cap: float) -> dict[str, float]:
+    """Mean squared RUL error per bin of true RUL (`rul_mse_truth_<bin>`), from out-of-fold predictions.
+
+    Errors depend on how close to failure a row is, and the rows live monitoring can judge early are
+    mostly close to failure: comparing their RMSE with an overall CV figure would cry wolf.
+    """
+    bins = _truth_bin(true_rul, cap)
+    error = (np.asarray(predicted_rul, float) - np.asarray(true_rul, float)) ** 2
+    return {f"rul_mse_truth_{b}": float(error[bins == b].mean()) for b in range(TRUTH_BINS + 1) if (bins == b).any()}
+
+
+def expected_rmse(profile: dict[str, float], true_rul: np.ndarray, cap: float) -> float:
+    """The RMSE cross-validation predicts on rows with these true RULs (NaN if a bin was never seen).
+
+    >>> expected_rmse({"rul_mse_truth_0": 400.0, "rul_mse_truth_5": 0.0}, np.array([5.0, 125.0, 125.0, 125.0]), 125.0)
+    10.0
+    """
+    bins = _truth_bin(true_rul, cap)
+    return float(np.sqrt(np.mean([profile.get(f"rul_mse_truth_{b}", np.nan) for b in bins])))
+
+
 def should_promote(challenger: float, champion: float | None, margin: float = 0.0) -> bool:
     """Promote when there is no champion, or the challenger's error is lower by more than `margin` (a fraction)."""
     if not np.isfinite(challenger):
         return False
     return champion is None or not np.isfinite(champion) or challenger < champion * (1 - margin)
+
+
+def matured_performance(rul: np.ndarray, rul_pred: np.ndarray, label: np.ndarray, probability: np.ndarray, threshold: float,
+                        hours_to_failure: np.ndarray, failure_id: np.ndarray, lead_window_hours: float) -> dict[str, float]:
+    """Live metrics of logged predictions whose truth is known (NaN labels are immature and left out).
+
+    >>> nan = float("nan")
+    >>> m = matured_performance(np.array([10., nan]), np.array([12., 50.]), np.array([1., nan]), np.array([.9, .1]), .5,
+    ...                         np.array([10., nan]), np.array([0, -1]), 96)
+    >>> m["rul_rows"], m["rul_rmse"], m["label_rows"], m["failure_recall"], m["mean_lead_time_hours"]
+    (1, 2.0, 1, 1.0, 10.0)
+    """
+    known_rul = np.isfinite(rul)
+    known_label = np.isfinite(label)
+    alert = probability >= threshold
+    result: dict[str, float] = {"rul_rows": int(known_rul.sum()), "label_rows": int(known_label.sum())}
+    result["rul_rmse"] = rul_metrics(rul[known_rul], rul_pred[known_rul])["rul_rmse"] if known_rul.any() else float("nan")
+    positives = known_label & (label == 1)
+    result["failure_precision"] = float(np.sum(positives & alert) / max(np.sum(known_label & alert), 1))
+    result["failure_recall"] = float(np.sum(positives & alert) / positives.sum()) if positives.any() else float("nan")
+    result["mean_lead_time_hours"] = mean_lead_time_hours(np.nan_to_num(hours_to_failure, nan=np.inf), alert, failure_id, lead_window_hours)
+    return result

@@ -14,7 +14,7 @@ from sklearn.model_selection import GroupKFold
 
 from pm_assets.features import FeatureSpec, build_features, sensor_of
 from pm_assets.labels import LabelConfig, build_labels
-from pm_assets.metrics import choose_threshold, classification_metrics, mean_lead_time_hours, rul_metrics
+from pm_assets.metrics import choose_threshold, classification_metrics, mean_lead_time_hours, rul_error_profile, rul_metrics
 
 LIBRARIES = ("catboost", "lightgbm")
 RISK_LEVELS = ("low", "medium", "high")
@@ -138,7 +138,6 @@ def sample_rows(mask: np.ndarray, limit: int, seed: int) -> np.ndarray:
 class Validation:
     metrics: dict[str, float]
     rul_predictions: pl.DataFrame  # machine_id, ts, rul, rul_pred at the cut points (out of fold)
-    all_rul_predictions: pl.DataFrame  # the same for every row with a known RUL (for the promotion gate)
     failure_predictions: pl.DataFrame  # machine_id, ts, label, probability on labelled rows (out of fold)
     threshold: float  # the alert threshold of least cost on the out-of-fold probabilities
 
@@ -163,6 +162,9 @@ def cross_validate(library: str, training_set: pl.DataFrame, feature_names: list
             oof_prob[test_idx] = make_estimator(library, "failure", config).fit(X[rows], fail[rows]).predict_proba(X[test_idx])[:, 1]
     oof_rul = np.clip(oof_rul, 0, label_config.rul_cap_hours)
     metrics = rul_metrics(rul[cuts], oof_rul[cuts])
+    # every row with a known RUL, by how close to failure it was: live monitoring's baseline
+    labelled = ~np.isnan(rul)
+    metrics |= rul_error_profile(rul[labelled], oof_rul[labelled], label_config.rul_cap_hours)
     known = ~np.isnan(fail) & ~np.isnan(oof_prob)
     threshold = 0.5
     if known.any() and len(np.unique(fail[known])) == 2:
@@ -177,7 +179,7 @@ def cross_validate(library: str, training_set: pl.DataFrame, feature_names: list
     rul_predictions = with_oof[cuts]
     failure_predictions = training_set.filter(pl.Series(known)).select(
         "machine_id", "ts", pl.col("fails_within_horizon").alias("label")).with_columns(pl.Series("probability", oof_prob[known]))
-    return Validation(metrics, rul_predictions, with_oof.filter(pl.col("rul").is_not_null()), failure_predictions, threshold)
+    return Validation(metrics, rul_predictions, failure_predictions, threshold)
 
 
 def fit_bundle(library: str, training_set: pl.DataFrame, spec: FeatureSpec, label_config: LabelConfig,

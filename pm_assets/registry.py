@@ -104,6 +104,12 @@ def alias_version(alias: str = CHAMPION) -> str | None:
         return None
 
 
+def remove_alias(alias: str) -> None:
+    """Take `alias` off whichever version holds it (nothing happens when none does)."""
+    if alias_version(alias) is not None:
+        MlflowClient().delete_registered_model_alias(MODEL_NAME, alias)
+
+
 def set_alias(version: str, alias: str) -> None:
     MlflowClient().set_registered_model_alias(MODEL_NAME, alias, version)
     if alias == CHAMPION:

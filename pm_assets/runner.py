@@ -35,7 +35,8 @@ def instance() -> dg.DagsterInstance:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        # one run at a time: DuckDB takes one writing process (a schedule's run and a retraining would collide)
+        config.write_text("telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 1\n")
     return dg.DagsterInstance.from_config(str(home))
 
 

@@ -13,6 +13,14 @@ def top_sensors(sensors: list[str], contributions: np.ndarray, k: int = 3) -> li
     return [[sensors[j] for j in row if contributions[i, j] > 0] for i, row in enumerate(order)]
 
 
+def with_predictions(bundle: ModelBundle, features: pl.DataFrame) -> pl.DataFrame:
+    """`features` with the bundle's `predicted_rul` and `failure_probability` (unchanged when empty)."""
+    if features.is_empty():
+        return features
+    rul, probability = bundle.predict(features.select(bundle.feature_names).to_numpy())
+    return features.with_columns(pl.Series("predicted_rul", rul), pl.Series("failure_probability", probability))
+
+
 def score_latest(bundle: ModelBundle, readings: pl.DataFrame, events: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per machine: its latest reading scored (RUL, failure probability, risk level, driving sensors)."""
     features = build_features(readings, bundle.feature_spec, events)

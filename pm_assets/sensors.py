@@ -1,4 +1,4 @@
-"""Self-healing: a failed drift check materializes the retraining assets, once per cooldown."""
+"""Self-healing: a failed drift or accuracy check materializes the retraining assets, once per cooldown."""
 
 import json
 import os
@@ -11,7 +11,8 @@ RETRAIN_ASSETS = ["training_set", "catboost_model", "lightgbm_model", "champion_
 retrain_job = dg.define_asset_job("retrain", selection=RETRAIN_ASSETS, description="Training set → candidates → promotion → new reference")
 #: Checks that trigger retraining. `prediction_drift` only warns: its reference predictions are the
 #: champion's own training rows (in-sample, sharper than on new data), so it runs high on quiet days.
-WATCHED_CHECKS = [dg.AssetCheckKey(dg.AssetKey("drift_report"), "feature_drift")]
+WATCHED_CHECKS = [dg.AssetCheckKey(dg.AssetKey("drift_report"), "feature_drift"),
+                  dg.AssetCheckKey(dg.AssetKey("model_performance"), "performance_degradation")]
 
 
 def cooldown_seconds() -> float:
@@ -30,16 +31,17 @@ def decide(failures: list[FailedCheck], cursor: dict, now: float, cooldown: floa
     """Whether to retrain, and the new cursor. Failures seen during a cooldown are acknowledged, not queued."""
     new = [f for f in failures if f.record_id > cursor.get("last_record_id", 0)]
     if not new:
-        return dg.SkipReason("no drift check failed since the last evaluation"), cursor
+        return dg.SkipReason("no watched check failed since the last evaluation"), cursor
     latest = max(new, key=lambda f: f.record_id)
     advanced = {**cursor, "last_record_id": latest.record_id}
     since = now - cursor.get("last_request_at", float("-inf"))
     if since < cooldown:
         return dg.SkipReason(f"{latest.check} failed on {latest.partition}, but the last retraining was requested "
                              f"{since / 3600:.1f} h ago (cooldown {cooldown / 3600:.1f} h)"), advanced
+    checks = ",".join(sorted({f.check for f in new}))  # every check that failed since the last evaluation
     request = dg.RunRequest(
         run_key=f"retrain-{latest.record_id}",
-        tags={"pm/trigger_check": latest.check, "pm/trigger_partition": latest.partition, "pm/trigger_run": latest.run_id},
+        tags={"pm/trigger_check": checks, "pm/trigger_partition": latest.partition, "pm/trigger_run": latest.run_id},
     )
     return request, {**advanced, "last_request_at": now}
 
@@ -58,7 +60,7 @@ def _failures(instance: dg.DagsterInstance) -> list[FailedCheck]:
 
 @dg.sensor(job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def retrain_on_failed_check(context: dg.SensorEvaluationContext):
-    """Request the `retrain` job when `feature_drift` fails (tagged with the check and the partition)."""
+    """Request the `retrain` job when `feature_drift` or `performance_degradation` fails (tagged with the check and partition)."""
     result, cursor = decide(_failures(context.instance), json.loads(context.cursor or "{}"), time.time(), cooldown_seconds())
     context.update_cursor(json.dumps(cursor))
     return result

@@ -1,5 +1,5 @@
 """Files the model stages hand to each other under `$PM_DATA_DIR`: the training set and its feature spec,
-and each candidate's record (registered version, metrics, validation predictions)."""
+and each candidate's record (registered version, metrics)."""
 
 import json
 import os
@@ -39,13 +39,11 @@ def _candidate_dir() -> Path:
     return paths.data_dir() / "models" / "candidates"
 
 
-def save_candidate(library: str, record: dict, predictions: pl.DataFrame) -> None:
+def save_candidate(library: str, record: dict) -> None:
     folder = _candidate_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    predictions.write_parquet(folder / f"{library}_validation.parquet")
     (folder / f"{library}.json").write_text(json.dumps(record))
 
 
-def load_candidates() -> list[tuple[dict, pl.DataFrame]]:
-    folder = _candidate_dir()
-    return [(json.loads(p.read_text()), pl.read_parquet(folder / f"{p.stem}_validation.parquet")) for p in sorted(folder.glob("*.json"))]
+def load_candidates() -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(_candidate_dir().glob("*.json"))]

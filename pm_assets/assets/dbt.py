@@ -7,11 +7,10 @@ the run's partition window; everything else (staging views, the event mart) is o
 import json
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from pm_assets.partitions import daily_partitions, single_run_backfill
 from pm_assets.resources import dbt_cli, dbt_project
-
 
 
 def _manifest_is_stale() -> bool:
@@ -30,7 +29,35 @@ if _manifest_is_stale():
 DAILY = "tag:daily"
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, exclude=DAILY, name="dbt_models")
+def _sources_through_views(manifest: dict, unique_id: str) -> set[str]:
+    """The dbt sources a model reads, directly or through views (which are never rebuilt per day)."""
+    found = set()
+    for parent in manifest["parent_map"].get(unique_id, []):
+        if parent.startswith("source."):
+            found.add(parent)
+        elif manifest["nodes"].get(parent, {}).get("config", {}).get("materialized") == "view":
+            found |= _sources_through_views(manifest, parent)
+    return found
+
+
+class Translator(DagsterDbtTranslator):
+    """Daily marts also depend on the raw tables behind their staging views.
+
+    Dagster orders a run's steps only by dependencies among the selected assets: without these, a
+    run of raw ingestion and the daily marts (the `daily` job) could rebuild the marts first.
+    """
+
+    def get_asset_spec(self, manifest, unique_id, project):
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if "daily" not in manifest["nodes"].get(unique_id, {}).get("tags", []):
+            return spec
+        present = {dep.asset_key for dep in spec.deps}
+        raw = [key for key in (self.get_asset_spec(manifest, s, project).key for s in sorted(_sources_through_views(manifest, unique_id)))
+               if key not in present]
+        return spec.replace_attributes(deps=[*spec.deps, *raw])
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, exclude=DAILY, name="dbt_models", dagster_dbt_translator=Translator())
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     yield from dbt.cli(["build"], context=context).stream()
 
@@ -40,6 +67,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     project=dbt_project,
     select=DAILY,
     name="dbt_daily_models",
+    dagster_dbt_translator=Translator(),
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
 )

@@ -1,18 +1,11 @@
 """Candidate models (CatBoost, LightGBM) tracked in MLflow, and the champion chosen among them."""
 
-import datetime as dt
-
 import dagster as dg
 import mlflow
 import numpy as np
-import polars as pl
 
 from pm_assets import plots, registry, store
-from pm_assets.assets.training import read_history
-from pm_assets.features import build_features
-from pm_assets.metrics import rul_metrics, should_promote
 from pm_assets.models import TrainConfig, fit_bundle
-from pm_assets.resources import WarehouseResource
 
 
 class CandidateConfig(dg.Config):
@@ -50,8 +43,7 @@ def _train_candidate(context: dg.AssetExecutionContext, library: str, config: Ca
         for name, fig in figures.items():
             mlflow.log_figure(fig, f"{name}.png")
         version = registry.log_bundle(bundle, frame.select(spec.feature_names).head(50).to_numpy(), tags)
-    store.save_candidate(library, {"library": library, "version": version, "run_id": run.info.run_id, "metrics": bundle.metrics},
-                         validation.all_rul_predictions)
+    store.save_candidate(library, {"library": library, "version": version, "run_id": run.info.run_id, "metrics": bundle.metrics})
     metadata = {k: float(v) for k, v in bundle.metrics.items()}
     metadata |= {"model_version": version, "mlflow_run_id": run.info.run_id, "alert_threshold": bundle.threshold}
     metadata |= {name: dg.MetadataValue.md(plots.as_markdown(fig)) for name, fig in figures.items()}
@@ -70,72 +62,39 @@ def lightgbm_model(context: dg.AssetExecutionContext, config: CandidateConfig) -
     return _train_candidate(context, "lightgbm", config)
 
 
-class PromotionConfig(dg.Config):
-    margin: float = 0.0  # the challenger's RUL RMSE must be lower than the champion's by this fraction
-    min_gate_rows: int = 100  # matured rows after the champion's training data needed to judge on them
-
-
-def _gate(record: dict, validation: pl.DataFrame, current: str | None, config: PromotionConfig,
-          warehouse: WarehouseResource) -> tuple[float, float | None, str]:
-    """Challenger and champion RUL RMSE on the same footing, and what that footing is.
-
-    Preferred: rows after the champion's training data whose RUL has matured (neither model trained
-    on them: the challenger's are out-of-fold). Without enough of them: both models' cross-validated
-    estimates (honest, but not on the same rows).
-    """
-    challenger_cv = record["metrics"]["rul_rmse"]
-    if current is None or current == record["version"]:
-        return challenger_cv, None, "first champion" if current is None else "same version"
-    champion = registry.load_version(current).bundle
-    trained_to = registry.version_tags(current).get("data_to")
-    if trained_to is None:
-        return challenger_cv, champion.metrics.get("rul_rmse"), "cross-validation estimates (the champion's data period is unknown)"
-    trained_until = dt.datetime.fromisoformat(trained_to)
-    recent = validation.filter(pl.col("ts") > trained_until)
-    if recent.height >= config.min_gate_rows:
-        readings, events = read_history(warehouse)
-        try:
-            features = build_features(readings, champion.feature_spec, events)
-        except ValueError:  # trained on other sensors: it cannot score this data at all
-            return rul_metrics(recent["rul"].to_numpy(), recent["rul_pred"].to_numpy())["rul_rmse"], None, "champion cannot score this data"
-        rows = recent.join(features, on=["machine_id", "ts"], how="inner")
-        champion_rul, _ = champion.predict(rows.select(champion.feature_names).to_numpy())
-        truth = rows["rul"].to_numpy()
-        return (rul_metrics(truth, rows["rul_pred"].to_numpy())["rul_rmse"], rul_metrics(truth, champion_rul)["rul_rmse"],
-                f"{rows.height} matured rows after {trained_until}")
-    return challenger_cv, champion.metrics.get("rul_rmse"), f"cross-validation estimates (only {recent.height} matured rows after {trained_until})"
-
-
-@dg.asset(group_name="models", kinds={"mlflow"}, deps=["catboost_model", "lightgbm_model"],
-          required_resource_keys={"mlflow", "warehouse"})
-def champion_model(context: dg.AssetExecutionContext, config: PromotionConfig) -> dg.MaterializeResult:
-    """The better candidate becomes `champion` only if it beats the current one on the same validation points."""
-    warehouse: WarehouseResource = context.resources.warehouse
+@dg.asset(group_name="models", kinds={"mlflow"}, deps=["catboost_model", "lightgbm_model"], required_resource_keys={"mlflow"})
+def champion_model(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """The better candidate (by cross-validated RUL RMSE) becomes `champion` if there is none yet;
+    otherwise `challenger`, scored in shadow until `challenger_gate` decides on matured predictions."""
     candidates = store.load_candidates()
     if not candidates:
         raise dg.Failure("no candidate models: materialize catboost_model and lightgbm_model first")
-    record, validation = min(candidates, key=lambda c: c[0]["metrics"]["rul_rmse"])
+    record = min(candidates, key=lambda c: c["metrics"]["rul_rmse"])
     current = registry.alias_version(registry.CHAMPION)
-    challenger_rmse, champion_rmse, basis = _gate(record, validation, current, config, warehouse)
-    promote = current != record["version"] and should_promote(challenger_rmse, champion_rmse, config.margin)
-    registry.set_alias(record["version"], registry.CHAMPION if promote else registry.CHALLENGER)
-    champion = record["version"] if promote else current
-    decision = "promoted" if promote else ("kept" if current == record["version"] else "challenger lost")
-    with mlflow.start_run(run_name=f"promotion-{context.run_id[:8]}", nested=True):
-        mlflow.set_tags({"dagster_run_id": context.run_id, "decision": decision, "basis": basis, "challenger_version": record["version"],
-                         "champion_version_before": str(current), "champion_version_after": str(champion)})
-        mlflow.log_metrics({"challenger_rul_rmse": challenger_rmse, **({"champion_rul_rmse": champion_rmse} if champion_rmse is not None else {})})
+    champion_cv = registry.load_version(current).bundle.metrics.get("rul_rmse", float("nan")) if current else float("nan")
+    if current is None:
+        decision = "first champion"
+        registry.set_alias(record["version"], registry.CHAMPION)
+    elif current == record["version"]:
+        decision = "kept"
+    else:
+        decision = "challenger in shadow"
+        registry.set_alias(record["version"], registry.CHALLENGER)
+    champion = record["version"] if current is None else current
+    with mlflow.start_run(run_name=f"candidates-{context.run_id[:8]}", nested=True):
+        mlflow.set_tags({"dagster_run_id": context.run_id, "decision": decision, "challenger_version": record["version"],
+                         "champion_version": str(champion)})
+        mlflow.log_metrics({"challenger_cv_rul_rmse": record["metrics"]["rul_rmse"],
+                            **({"champion_cv_rul_rmse": champion_cv} if np.isfinite(champion_cv) else {})})
     mlflow.end_run()  # closes the parent run dagster-mlflow opened for this Dagster run
-    context.log.info(f"{decision} ({basis}): challenger v{record['version']} ({record['library']}) RMSE {challenger_rmse:.2f} "
-                     f"vs champion v{current} RMSE {champion_rmse}")
+    context.log.info(f"{decision}: best candidate v{record['version']} ({record['library']}, CV RMSE {record['metrics']['rul_rmse']:.2f}); "
+                     f"champion v{champion}")
     return dg.MaterializeResult(metadata={
         "decision": decision,
-        "basis": basis,
         "champion_version": str(champion),
         "champion_version_before": str(current),
         "challenger_version": record["version"],
         "challenger_library": record["library"],
-        "challenger_rul_rmse": challenger_rmse,
-        "champion_rul_rmse": champion_rmse if champion_rmse is not None else float("nan"),
-        "margin": config.margin,
+        "challenger_cv_rul_rmse": float(record["metrics"]["rul_rmse"]),
+        "champion_cv_rul_rmse": float(champion_cv),
     })

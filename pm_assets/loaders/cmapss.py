@@ -52,22 +52,29 @@ def read_rul(path: Path) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def load_cmapss(path: Path, rul_path: Path | None = None, start: dt.datetime | None = None, cycle_hours: float = 1.0) -> CmapssData:
-    """Convert `train_FDxxx.txt` or `test_FDxxx.txt` (with optional `RUL_FDxxx.txt`) to canonical frames."""
+def load_cmapss(path: Path, rul_path: Path | None = None, start: dt.datetime | None = None, cycle_hours: float = 1.0,
+                stagger_hours: float = 0.0) -> CmapssData:
+    """Convert `train_FDxxx.txt` or `test_FDxxx.txt` (with optional `RUL_FDxxx.txt`) to canonical frames.
+
+    With `stagger_hours`, the k-th unit (0-based, in file order) starts `k * stagger_hours` after
+    `start`, so the units come into service one after another, as in a fleet, rather than together.
+    """
     path = Path(path)
     match = FILE_PATTERN.match(path.name)
     if not match:
         raise ValueError(f"{path.name}: expected a C-MAPSS file name like train_FD001.txt or test_FD003.txt")
     split, subset = match.groups()
-    if cycle_hours <= 0:
-        raise ValueError(f"cycle_hours must be > 0, got {cycle_hours}")
+    if cycle_hours <= 0 or stagger_hours < 0:
+        raise ValueError(f"cycle_hours must be > 0 and stagger_hours >= 0, got {cycle_hours}, {stagger_hours}")
     origin = start or dt.datetime.combine(PARTITION_START, dt.time())
     raw = read_cmapss_text(path)
     machine_id = pl.format("{}-{}-{}", pl.lit(subset), pl.lit(split), pl.col("unit").cast(pl.String).str.zfill(3))
     step = pl.duration(microseconds=int(round(cycle_hours * 3_600e6)))
+    first_unit = raw["unit"].min()
+    unit_start = pl.lit(origin) + (pl.col("unit") - first_unit) * pl.duration(microseconds=int(round(stagger_hours * 3_600e6)))
     telemetry = raw.select(
         machine_id.alias("machine_id"),
-        (pl.lit(origin) + (pl.col("cycle") - 1) * step).alias("ts"),
+        (unit_start + (pl.col("cycle") - 1) * step).alias("ts"),
         pl.exclude("unit"),
     )
     last = raw.group_by("unit").agg(pl.col("cycle").max()).sort("unit")
@@ -81,7 +88,7 @@ def load_cmapss(path: Path, rul_path: Path | None = None, start: dt.datetime | N
             failing = last.with_columns(pl.col("cycle") + pl.Series(rul))
     events = failing.select(
         machine_id.alias("machine_id"),
-        (pl.lit(origin) + (pl.col("cycle") - 1) * step).alias("ts"),
+        (unit_start + (pl.col("cycle") - 1) * step).alias("ts"),
         pl.lit("failure").alias("event_type"),
         pl.lit(None, dtype=pl.String).alias("failure_mode"),
     )
@@ -89,6 +96,6 @@ def load_cmapss(path: Path, rul_path: Path | None = None, start: dt.datetime | N
         machine_id.alias("machine_id"),
         pl.lit(subset).alias("model_type"),
         pl.lit(split).alias("site"),
-        pl.lit(origin.date()).alias("install_date"),
+        unit_start.dt.date().alias("install_date"),
     )
     return CmapssData(telemetry=telemetry, events=events, machines=machines, source=f"cmapss_{subset}_{split}")

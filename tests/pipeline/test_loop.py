@@ -3,6 +3,7 @@
 import datetime as dt
 import json
 
+import duckdb
 import pytest
 
 from pm_assets import landing, loop, paths, registry
@@ -40,7 +41,15 @@ def test_drift_is_detected_and_the_model_retrained(data_dir, monkeypatch):
     assert [c["day"] for c in summary.failed_checks] == [days[1].isoformat(), days[2].isoformat()]
     assert summary.days[0]["drifted_share"] <= 0.1 < summary.days[1]["drifted_share"]
     assert len(summary.retrain_runs) == 1  # the second failing day falls in the cooldown
-    assert summary.metric_after["decision"] in {"promoted", "challenger lost"}
+    [retrain] = summary.retrains
+    assert "feature_drift" in retrain["trigger"] and retrain["decision"] == "challenger in shadow"
+    # the challenger predicts beside the champion from the next day on; a week of matured rows will decide
+    assert summary.champion_after == first and registry.alias_version(registry.CHALLENGER) == retrain["challenger_version"]
+    with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
+        logged = dict(con.sql("select ts::date::varchar, list(distinct model_version order by model_version) "
+                              "from monitoring.predictions group by all").fetchall())
+    assert logged == {days[0].isoformat(): [first], days[1].isoformat(): [first],
+                      days[2].isoformat(): sorted([first, retrain["challenger_version"]])}
     written = json.loads((paths.data_dir() / "demo_summary.json").read_text())
     assert set(written) >= {"drift_start_day", "drift_detected_day", "retrain_runs", "champion_before", "champion_after",
                             "metric_before", "metric_after"}

@@ -55,14 +55,14 @@ def test_model_assets_register_a_champion_and_score_the_fleet(warehouse_ready, i
     assert (scores["model_version"] == champion).all()
 
 
-def test_a_worse_challenger_is_kept_but_not_promoted(warehouse_ready, instance):
+def test_a_new_model_becomes_the_challenger_not_the_champion(warehouse_ready, instance):
     before = registry.alias_version(registry.CHAMPION)
     assert before is not None, "runs after the test that registers the first champion"
     result = materialize("catboost_model lightgbm_model champion_model", instance_=instance,
                          run_config=_candidates(iterations=2, learning_rate=0.01))
     [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "champion_model"]
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
-    assert metadata["decision"] == "challenger lost"
-    assert metadata["challenger_rul_rmse"] > metadata["champion_rul_rmse"]
+    assert metadata["decision"] == "challenger in shadow"
+    assert metadata["challenger_cv_rul_rmse"] > metadata["champion_cv_rul_rmse"]  # both estimates are recorded
     assert registry.alias_version(registry.CHAMPION) == before
     assert registry.alias_version(registry.CHALLENGER) == metadata["challenger_version"] != before

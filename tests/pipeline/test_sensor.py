@@ -34,6 +34,12 @@ def prediction_drift_only():
     yield dg.AssetCheckResult(check_name="prediction_drift", passed=False, severity=dg.AssetCheckSeverity.WARN)
 
 
+@dg.asset(name="model_performance", check_specs=[dg.AssetCheckSpec("performance_degradation", asset="model_performance")])
+def accuracy_dropped():
+    yield dg.MaterializeResult()
+    yield dg.AssetCheckResult(check_name="performance_degradation", passed=False, metadata={"partition": "2025-04-09"})
+
+
 def _evaluate(instance, passes: bool, cursor: str | None):
     dg.materialize([drift_report_outcome], instance=instance,
                    run_config={"ops": {"drift_report": {"config": {"feature_drift_passes": passes}}}})
@@ -48,6 +54,13 @@ def test_a_failed_check_requests_retraining_tagged_with_the_check(instance):
     assert result.tags["pm/trigger_check"] == "feature_drift"
     assert result.tags["pm/trigger_partition"] == "2025-04-02"
     assert "last_request_at" in json.loads(cursor)
+
+
+def test_a_failed_accuracy_check_requests_retraining(instance):
+    dg.materialize([accuracy_dropped], instance=instance)
+    result = retrain_on_failed_check(dg.build_sensor_context(instance=instance))
+    assert isinstance(result, dg.RunRequest)
+    assert (result.tags["pm/trigger_check"], result.tags["pm/trigger_partition"]) == ("performance_degradation", "2025-04-09")
 
 
 def test_a_prediction_drift_warning_alone_requests_nothing(instance):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pm_assets.drift import drifted_share, fit_reference, psi
+from pm_assets.drift import drifted_share, fit_reference, fit_relations, psi
 
 
 def _stream(rng, rows: int, shift: float = 0.0, mix=(0.5, 0.3, 0.2)):
@@ -41,3 +41,30 @@ def test_too_few_rows_in_a_regime_are_not_judged(reference):
     data, regimes = _stream(np.random.default_rng(8), 30)
     result = psi(reference, data, regimes)
     assert result.per_regime == {} and all(np.isnan(v) for v in result.scores.values())
+
+
+def _related(rng, rows: int, wear: float):
+    """Four sensors driven by one wear level (up to `wear`), plus noise."""
+    health = rng.uniform(0, wear, rows)
+    return np.column_stack([k * health + rng.normal(0, 0.1, rows) for k in (2, -1, 1.5, 1)])
+
+
+def test_relations_ignore_wear_but_see_a_recalibrated_sensor():
+    rng = np.random.default_rng(0)
+    columns = ["a", "b", "c", "d"]
+    relations = fit_relations(_related(rng, 20_000, wear=1.0), columns)
+    reference = relations.residuals(_related(rng, 20_000, wear=1.0))
+    profile = fit_reference(dict(zip(columns, reference.T)), np.zeros(20_000, int))
+
+    def scores(matrix):
+        return psi(profile, dict(zip(columns, relations.residuals(matrix).T)), np.zeros(len(matrix), int)).scores
+
+    young_fleet = _related(rng, 2_000, wear=0.3)  # every level far from the reference mix, relations intact
+    recalibrated = _related(rng, 2_000, wear=1.0) + [0.3, 0, 0, 0]
+    assert max(scores(young_fleet).values()) < 0.1
+    assert scores(recalibrated)["a"] > 0.25
+
+
+def test_relations_need_complete_rows():
+    with pytest.raises(ValueError, match="too few complete rows"):
+        fit_relations(np.full((10, 3), np.nan), ["a", "b", "c"])

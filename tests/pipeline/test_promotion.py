@@ -1,0 +1,71 @@
+"""The shadow promotion gate on real logged predictions: a better challenger replaces the champion,
+a worse one is dropped, and each verdict is recorded in the asset metadata and in MLflow."""
+
+import datetime as dt
+
+import mlflow
+import pytest
+
+from pm_assets import landing, paths, registry
+from pm_assets.constants import PARTITION_START
+from pm_assets.runner import INGEST_STAGES, materialize, run_stages
+from pm_assets.simulator import FleetConfig, simulate_fleet
+
+HISTORY, SHADOW = 40, 7  # healthy rows' RUL labels mature after 125 h: a shadow lasts about a week
+FLEET = FleetConfig(n_machines=16, n_days=HISTORY + 2 * SHADOW, readings_per_day=24, seed=5)
+GATE = {"ops": {"challenger_gate": {"config": {"min_rows": 100}}}}
+
+
+def _train(iterations: int) -> dict:
+    config = {"iterations": iterations, "n_folds": 2, "learning_rate": 0.1 if iterations > 5 else 0.001}
+    result = materialize("training_set catboost_model lightgbm_model champion_model",
+                         run_config={"ops": {"catboost_model": {"config": config}, "lightgbm_model": {"config": config}}})
+    return _metadata(result, "champion_model")
+
+
+def _metadata(result, asset: str) -> dict:
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def _shadow_days(first: int, last: int) -> dict:
+    """Ingest the days and log both models' predictions (each row sees only its past), then ask the gate on the last day."""
+    days = (PARTITION_START + dt.timedelta(days=first), PARTITION_START + dt.timedelta(days=last))
+    materialize("raw_telemetry raw_events dbt_daily_models champion_predictions", days)
+    return _metadata(materialize("challenger_gate", (days[1], days[1]), run_config=GATE), "challenger_gate")
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PM_DATA_DIR", str(tmp_path_factory.mktemp("promotion") / "data"))
+        landing.land_dataset(simulate_fleet(FLEET), paths.landing_dir())
+        run_stages(INGEST_STAGES, (PARTITION_START, PARTITION_START + dt.timedelta(days=HISTORY - 1)), log=lambda line: None)
+        yield
+
+
+def test_the_gate_promotes_a_better_challenger_and_drops_a_worse_one(history):
+    weak = _train(iterations=2)
+    assert weak["decision"] == "first champion"
+    strong = _train(iterations=80)
+    assert strong["decision"] == "challenger in shadow"
+    assert registry.alias_version(registry.CHAMPION) == weak["champion_version"]
+
+    verdict = _shadow_days(HISTORY, HISTORY + SHADOW - 1)
+    assert verdict["decision"] == "promoted", verdict
+    assert verdict["rows"] >= 100 and verdict["challenger_rul_rmse"] < verdict["champion_rul_rmse"]
+    assert registry.alias_version(registry.CHAMPION) == strong["challenger_version"]
+    assert registry.alias_version(registry.CHALLENGER) is None
+    assert verdict["reference"]["champion_version"] == strong["challenger_version"]  # drift is now watched against the new one
+
+    worse = _train(iterations=2)
+    assert worse["decision"] == "challenger in shadow"
+    verdict = _shadow_days(HISTORY + SHADOW, HISTORY + 2 * SHADOW - 1)
+    assert verdict["decision"] == "challenger lost", verdict
+    assert verdict["challenger_rul_rmse"] > verdict["champion_rul_rmse"]
+    assert registry.alias_version(registry.CHAMPION) == strong["challenger_version"]
+    assert registry.alias_version(registry.CHALLENGER) is None
+
+    mlflow.set_tracking_uri(registry.tracking_uri())
+    runs = mlflow.search_runs(experiment_names=[registry.EXPERIMENT], filter_string="tags.decision = 'challenger lost'")
+    assert len(runs) == 1 and runs["metrics.challenger_live_rul_rmse"][0] > runs["metrics.champion_live_rul_rmse"][0]
