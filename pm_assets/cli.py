@@ -2,6 +2,7 @@
 
 import argparse
 import datetime as dt
+import logging
 import os
 import sys
 import time
@@ -110,8 +111,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
     days, _ = simulation.land_days(config, landed, landed + args.stream_days - 1)
     summary = _daily_work(days, config)
     print("== summary")
-    for key, value in vars(summary).items():
-        print(f"  {key}: {value}")
+    for line in summary.describe():
+        print(f"  {line}")
     print(f"written to {paths.data_dir() / 'demo_summary.json'}; MLflow: mlflow ui --backend-store-uri {registry.tracking_uri()}")
     print('fleet scores: pm sql "select * from scores.fleet_scores order by failure_probability desc limit 10"')
 
@@ -140,8 +141,9 @@ def cmd_replay(args: argparse.Namespace) -> None:
     for phase in phases:
         mine = [day for day in phase.days() if day.isoformat() in flagged]
         print(f"  {phase.name}: {len(mine)} of {len(phase.days())} days" + (f" (first {mine[0]})" if mine else ""))
-    print(f"retraining runs: {len(summary.retrain_runs)}; champion v{summary.champion_before} -> v{summary.champion_after}; "
-          f"summary in {paths.data_dir() / 'demo_summary.json'}")
+    for line in summary.describe():
+        print(f"  {line}")
+    print(f"written to {paths.data_dir() / 'demo_summary.json'}")
 
 
 def cmd_benchmark(args: argparse.Namespace) -> None:
@@ -160,8 +162,6 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    import logging
-
     import uvicorn
 
     from pm_serving.app import create_app
@@ -269,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore", message=".*currently in (beta|preview).*")
     # a day's run mixes single-run (ingestion) and per-day (monitoring) assets; one day satisfies both
     warnings.filterwarnings("ignore", message=".*varying BackfillPolicies.*")
+    logging.getLogger("mlflow").setLevel(logging.ERROR)  # its store and registration chatter; runs are in the MLflow UI
     try:
         args.func(args)
     except (ValueError, FileNotFoundError) as error:

@@ -32,6 +32,19 @@ class LoopSummary:
     gate_decisions: list[dict] = field(default_factory=list)  # each shadow verdict: day, decision, both live RMSEs
     days: list[dict] = field(default_factory=list)  # each streamed day's drift figures
 
+    def describe(self) -> list[str]:
+        """The story in a few lines (the JSON file has every figure)."""
+        failed: dict[str, list[str]] = {}
+        for check in self.failed_checks:
+            failed.setdefault(check["check"], []).append(check["day"])
+        lines = [f"drift began {self.drift_start_day or '(no drift scenario)'}; first flagged {self.drift_detected_day or 'never'}"]
+        lines += [f"{check} failed on {len(days)} day(s), {days[0]}..{days[-1]}" for check, days in failed.items()]
+        lines += [f"retraining {r['day']} ({r['trigger']}): v{r['challenger_version']} {r['decision']}" for r in self.retrains]
+        lines += [f"gate {g['day']}: {g['decision']} v{g['challenger_version']} against v{g['champion_version_before']}, live RUL RMSE "
+                  f"{g['challenger_rul_rmse']:.2f} vs {g['champion_rul_rmse']:.2f} ({g['basis']})" for g in self.gate_decisions]
+        lines.append(f"champion v{self.champion_before} -> v{self.champion_after}")
+        return lines
+
     def write(self) -> None:
         path = paths.data_dir() / "demo_summary.json"
         path.write_text(json.dumps(asdict(self), indent=2, default=str))
@@ -75,14 +88,14 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
             _record_gate(summary, day, gate, log)
         status = ", ".join(f.check for f in failures) or "all checks passed"
         summary.days.append({"day": day.isoformat(), "drifted_share": drift["drifted_share"], "prediction_psi": drift["prediction_psi"],
-                             "live_rul_rmse": accuracy["rul_rmse"], "matured_rows": accuracy["rul_rows"],
+                             "live_rul_rmse": accuracy["rul_rmse"], "matured_rows": int(accuracy["rul_rows"]),
                              "failed": [f.check for f in failures]})
         log(f"  day {day} ({i}/{len(days)}): drifted sensor share {drift['drifted_share']:.2f}, prediction PSI "
-            f"{drift['prediction_psi']:.2f}, live RUL RMSE {accuracy['rul_rmse']:.1f} on {accuracy['rul_rows']} matured "
+            f"{drift['prediction_psi']:.2f}, live RUL RMSE {accuracy['rul_rmse']:.1f} on {int(accuracy['rul_rows'])} matured "
             f"predictions (expected {accuracy['expected_rul_rmse']:.1f}) -> {status}")
         # the cooldown runs on the simulated clock: one retraining per cooldown of simulated time
         clock = dt.datetime.combine(day, dt.time(23, 59)).timestamp()
-        decision, cursor = decide(failures, cursor, clock, cooldown_seconds())
+        decision, cursor = decide(failures, cursor, clock, cooldown_seconds(), registry.alias_version(registry.CHALLENGER))
         cursor_path.write_text(json.dumps(cursor))
         if failures:
             summary.failed_checks += [{"day": f.partition, "check": f.check} for f in failures]

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from pm_assets import registry
+
 RETRAIN_ASSETS = ["training_set", "catboost_model", "lightgbm_model", "champion_model", "reference_profile"]
 retrain_job = dg.define_asset_job("retrain", selection=RETRAIN_ASSETS, description="Training set → candidates → promotion → new reference")
 #: Checks that trigger retraining. `prediction_drift` only warns: its reference predictions are the
@@ -27,13 +29,18 @@ class FailedCheck:
     run_id: str
 
 
-def decide(failures: list[FailedCheck], cursor: dict, now: float, cooldown: float) -> tuple[dg.RunRequest | dg.SkipReason, dict]:
-    """Whether to retrain, and the new cursor. Failures seen during a cooldown are acknowledged, not queued."""
+def decide(failures: list[FailedCheck], cursor: dict, now: float, cooldown: float,
+           challenger: str | None = None) -> tuple[dg.RunRequest | dg.SkipReason, dict]:
+    """Whether to retrain, and the new cursor. Failures seen during a cooldown, or while a challenger
+    is still in shadow (a new one would end its trial before the verdict), are acknowledged, not queued."""
     new = [f for f in failures if f.record_id > cursor.get("last_record_id", 0)]
     if not new:
         return dg.SkipReason("no watched check failed since the last evaluation"), cursor
     latest = max(new, key=lambda f: f.record_id)
     advanced = {**cursor, "last_record_id": latest.record_id}
+    if challenger is not None:
+        return dg.SkipReason(f"{latest.check} failed on {latest.partition}, but challenger v{challenger} is in shadow: "
+                             "its verdict comes first"), advanced
     since = now - cursor.get("last_request_at", float("-inf"))
     if since < cooldown:
         return dg.SkipReason(f"{latest.check} failed on {latest.partition}, but the last retraining was requested "
@@ -61,6 +68,7 @@ def _failures(instance: dg.DagsterInstance) -> list[FailedCheck]:
 @dg.sensor(job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def retrain_on_failed_check(context: dg.SensorEvaluationContext):
     """Request the `retrain` job when `feature_drift` or `performance_degradation` fails (tagged with the check and partition)."""
-    result, cursor = decide(_failures(context.instance), json.loads(context.cursor or "{}"), time.time(), cooldown_seconds())
+    result, cursor = decide(_failures(context.instance), json.loads(context.cursor or "{}"), time.time(), cooldown_seconds(),
+                            registry.alias_version(registry.CHALLENGER))
     context.update_cursor(json.dumps(cursor))
     return result

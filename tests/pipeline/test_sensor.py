@@ -9,6 +9,11 @@ import pytest
 from pm_assets.sensors import FailedCheck, decide, retrain_on_failed_check
 
 
+@pytest.fixture(autouse=True)
+def _empty_registry(data_dir):
+    """The sensor asks the registry whether a challenger is in shadow: a fresh, empty one."""
+
+
 class DriftOutcome(dg.Config):
     feature_drift_passes: bool = True
 
@@ -82,6 +87,13 @@ def test_cooldown_holds_and_then_releases(instance, monkeypatch):
     monkeypatch.setenv("PM_RETRAIN_COOLDOWN_HOURS", "0")
     after, _ = _evaluate(instance, passes=False, cursor=cursor)
     assert isinstance(after, dg.RunRequest)
+
+
+def test_no_retraining_while_a_challenger_is_in_shadow():
+    failure = [FailedCheck("feature_drift", "2025-04-02", 10, "run")]
+    result, cursor = decide(failure, {}, time.time(), 0, challenger="7")
+    assert isinstance(result, dg.SkipReason) and "challenger v7 is in shadow" in result.skip_message
+    assert cursor == {"last_record_id": 10}  # acknowledged; the cooldown clock is untouched
 
 
 @pytest.mark.parametrize("elapsed_hours, expect_request", [(1, False), (13, True)])
