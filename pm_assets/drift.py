@@ -53,42 +53,35 @@ class DriftResult:
 
 @dataclass
 class SensorRelations:
-    """Linear prediction of each column from the others (standardised), fitted on the reference."""
+    """Linear prediction of each standardised column from the others, fitted on the reference.
+
+    With precision matrix ``P`` (inverse covariance) of the standardised columns, the least-squares
+    weight of column k in predicting column j is ``-P[j, k] / P[j, j]``: one inverse, not one fit per column.
+    """
 
     columns: list[str]
     mean: np.ndarray
     std: np.ndarray
-    coefficients: np.ndarray  # (k, k): row j predicts column j; its diagonal entry is the intercept
+    weights: np.ndarray  # (k, k), zero diagonal: row j predicts column j from the others
 
     def residuals(self, matrix: np.ndarray) -> np.ndarray:
         """Each column minus its prediction from the others; missing predictors count as average."""
         z = (matrix - self.mean) / self.std
-        filled = np.where(np.isfinite(z), z, 0.0)
-        predictors = filled.copy()
-        predictions = np.empty_like(z)
-        for j in range(z.shape[1]):
-            predictors[:, j] = 1.0  # the intercept takes column j's own place
-            predictions[:, j] = predictors @ self.coefficients[j]
-            predictors[:, j] = filled[:, j]
-        return z - predictions
+        return z - np.where(np.isfinite(z), z, 0.0) @ self.weights.T
 
 
-def fit_relations(matrix: np.ndarray, columns: list[str], max_rows: int = 200_000, seed: int = 0) -> SensorRelations:
-    """Least squares of each column on the others, on complete rows (a sample of `max_rows`)."""
+def fit_relations(matrix: np.ndarray, columns: list[str]) -> SensorRelations:
+    """Fit on the complete rows of `matrix` (rows with a missing value are left out)."""
     complete = matrix[np.isfinite(matrix).all(axis=1)]
     if len(complete) <= matrix.shape[1]:
         raise ValueError(f"too few complete rows ({len(complete)}) to relate {matrix.shape[1]} columns")
-    if len(complete) > max_rows:
-        complete = complete[np.random.default_rng(seed).choice(len(complete), max_rows, replace=False)]
     mean, std = complete.mean(axis=0), complete.std(axis=0)
     std = np.where(std > 0, std, 1.0)
-    z = (complete - mean) / std
-    coefficients = np.empty((z.shape[1], z.shape[1]))
-    for j in range(z.shape[1]):
-        design = z.copy()
-        design[:, j] = 1.0
-        coefficients[j], *_ = np.linalg.lstsq(design, z[:, j], rcond=None)
-    return SensorRelations(columns=list(columns), mean=mean, std=std, coefficients=coefficients)
+    precision = np.linalg.pinv(np.atleast_2d(np.cov((complete - mean) / std, rowvar=False)))
+    diagonal = np.diag(precision).copy()
+    weights = -precision / np.where(diagonal > 0, diagonal, np.inf)[:, None]
+    np.fill_diagonal(weights, 0.0)
+    return SensorRelations(columns=list(columns), mean=mean, std=std, weights=weights)
 
 
 def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
