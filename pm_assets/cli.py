@@ -30,7 +30,8 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     print(f"simulated fleet of {config.n_machines} machines: landed days {first}..{last} of {config.n_days} "
           f"({days[0]}..{days[-1]}, {rows:,} readings) in {time.perf_counter() - start:.1f}s -> {paths.landing_dir()}")
     if args.advance and not args.land_only:
-        _daily_work(days, config)
+        for line in _daily_work(days, config).describe():
+            print(f"  {line}")
 
 
 def _daily_work(days: list[dt.date], config) -> "loop.LoopSummary":  # noqa: F821

@@ -10,10 +10,12 @@ import datetime as dt
 import pickle
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
 from pm_assets import paths, registry
 from pm_assets.assets.training import read_history
+from pm_assets.drift import MIN_ROWS_PER_REGIME
 from pm_assets.drift_reference import EVIDENTLY_SAMPLE, DriftReference, build_reference, compare
 from pm_assets.features import build_features
 from pm_assets.partitions import daily_partitions
@@ -100,7 +102,9 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, warehou
         "report": dg.MetadataValue.path(str(html)),
     })
     top = dict(sorted(drift.residual_scores.items(), key=lambda kv: -kv[1])[:5])
+    judged = any(np.isfinite(v) for v in drift.residual_scores.values())
     yield dg.AssetCheckResult(check_name="feature_drift", passed=drift.drifted_share <= config.max_drifted_share,
+                              description=None if judged else f"not judged: fewer than {MIN_ROWS_PER_REGIME} readings in every regime",
                               metadata={"drifted_share": drift.drifted_share, "max_drifted_share": config.max_drifted_share,
                                         "psi_threshold": config.psi_threshold, "top_columns": dg.MetadataValue.json(top),
                                         "partition": context.partition_key})
