@@ -31,14 +31,15 @@ def day_window(context: dg.AssetExecutionContext) -> tuple[dt.datetime, dt.datet
     return start, start + dt.timedelta(days=1)
 
 
-def matured_predictions(warehouse: WarehouseResource, version: str, since: dt.datetime, end: dt.datetime,
+def matured_predictions(warehouse: WarehouseResource, versions: list[str], since: dt.datetime, end: dt.datetime,
                         label_config: LabelConfig) -> pl.DataFrame:
-    """`version`'s logged predictions in [since, end) with their labels as known at `end` (nulls: immature)."""
+    """The logged predictions of `versions` in [since, end) with their labels as known at `end` (nulls: immature)."""
     readings, events = read_history(warehouse, until=end)
     with warehouse.connect(read_only=True) as con:
         try:
-            predictions = con.sql(f"select * from {PREDICTIONS_TABLE} where ts >= $since and ts < $end and model_version = $version",
-                                  params={"since": since, "end": end, "version": version}).pl()
+            predictions = con.sql(f"select * from {PREDICTIONS_TABLE} where ts >= $since and ts < $end "
+                                  "and list_contains($versions, model_version)",
+                                  params={"since": since, "end": end, "versions": versions}).pl()
         except duckdb.CatalogException:
             raise dg.Failure(f"no {PREDICTIONS_TABLE} table: materialize champion_predictions first") from None
     labels = build_labels(readings.select("machine_id", "ts"), events, label_config)
@@ -106,7 +107,7 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
     if version is None:
         raise dg.Failure("no champion to judge: materialize champion_model first")
     bundle = registry.load_version(version).bundle
-    rows = matured_predictions(warehouse, version, window_start, end, bundle.label_config)
+    rows = matured_predictions(warehouse, [version], window_start, end, bundle.label_config)
     live = live_metrics(rows, bundle)
     truth = rows["rul"].drop_nulls().to_numpy()
     expected = expected_rmse(bundle.metrics, truth, bundle.label_config.rul_cap_hours) if len(truth) else float("nan")

@@ -34,8 +34,8 @@ def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, wareh
     _, end = day_window(context)
     shadow_from = dt.datetime.fromisoformat(registry.version_tags(challenger).get("data_to", str(end - dt.timedelta(days=1))))
     bundles = {v: registry.load_version(v).bundle for v in (champion, challenger)}
-    rows = {v: matured_predictions(warehouse, v, shadow_from, end, bundles[champion].label_config).filter(pl.col("rul").is_not_null())
-            for v in (champion, challenger)}
+    matured = matured_predictions(warehouse, [champion, challenger], shadow_from, end, bundles[champion].label_config)
+    rows = {v: matured.filter((pl.col("model_version") == v) & pl.col("rul").is_not_null()) for v in (champion, challenger)}
     shared = rows[champion].select("machine_id", "ts").join(rows[challenger].select("machine_id", "ts"), on=["machine_id", "ts"])
     metrics = {v: live_metrics(rows[v].join(shared, on=["machine_id", "ts"]), bundles[v]) for v in (champion, challenger)}
     champion_rmse, challenger_rmse = metrics[champion]["rul_rmse"], metrics[challenger]["rul_rmse"]
