@@ -18,15 +18,15 @@ from pm_assets.assets.training import read_history
 from pm_assets.drift import MIN_ROWS_PER_REGIME
 from pm_assets.drift_reference import EVIDENTLY_SAMPLE, DriftReference, build_reference, compare
 from pm_assets.features import build_features
-from pm_assets.partitions import daily_partitions
+from pm_assets.partitions import daily_partitions, day_window
 from pm_assets.resources import WarehouseResource
 from pm_assets.scoring import with_predictions
 
 
-def scored_features(bundle, warehouse: WarehouseResource, keep_from: dt.datetime, end: dt.datetime) -> pl.DataFrame:
-    """Champion features and predictions of readings in [keep_from, end), computed over each machine's
-    whole history before `end` (life start, baseline, time since service), as in training."""
-    readings, events = read_history(warehouse, until=end)
+def scored_features(bundle, history: tuple[pl.DataFrame, pl.DataFrame], keep_from: dt.datetime) -> pl.DataFrame:
+    """Features and predictions of the readings from `keep_from` on in `history` (readings, events from
+    `read_history`), computed over each machine's whole history (life start, baseline, time since service), as in training."""
+    readings, events = history
     return with_predictions(bundle, build_features(readings, bundle.feature_spec, events).filter(pl.col("ts") >= keep_from))
 
 
@@ -39,7 +39,7 @@ def write_reference(version: str, warehouse: WarehouseResource) -> dict:
     champion = registry.load_version(version).bundle
     tags = registry.version_tags(version)
     start, end = dt.datetime.fromisoformat(tags["data_from"]), dt.datetime.fromisoformat(tags["data_to"]) + dt.timedelta(microseconds=1)
-    scored = scored_features(champion, warehouse, start, end)
+    scored = scored_features(champion, read_history(warehouse, until=end), start)
     reference = build_reference(version, champion.feature_spec, scored)
     path = _reference_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,8 +87,8 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, warehou
         raise dg.Failure(f"no reference profile at {_reference_path()}: materialize reference_profile first")
     reference: DriftReference = pickle.loads(_reference_path().read_bytes())
     champion = registry.load_version(reference.version).bundle
-    day = dt.datetime.fromisoformat(context.partition_key)
-    scored = scored_features(champion, warehouse, day, day + dt.timedelta(days=1))
+    day, end = day_window(context.partition_key)
+    scored = scored_features(champion, read_history(warehouse, until=end), day)
     if scored.is_empty():
         raise dg.Failure(f"no readings in machine_timeseries on {context.partition_key}")
     drift = compare(reference, scored, config.psi_threshold)

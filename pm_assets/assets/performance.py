@@ -20,15 +20,10 @@ from pm_assets.assets.training import read_history
 from pm_assets.labels import LabelConfig, build_labels
 from pm_assets.metrics import expected_rmse, matured_performance
 from pm_assets.models import ModelBundle
-from pm_assets.partitions import daily_partitions, single_run_backfill
+from pm_assets.partitions import daily_partitions, day_window, single_run_backfill
 from pm_assets.resources import WarehouseResource
 
 PREDICTIONS_TABLE = "monitoring.predictions"
-
-
-def day_window(context: dg.AssetExecutionContext) -> tuple[dt.datetime, dt.datetime]:
-    start = dt.datetime.fromisoformat(context.partition_key)
-    return start, start + dt.timedelta(days=1)
 
 
 def matured_predictions(warehouse: WarehouseResource, versions: list[str], since: dt.datetime, end: dt.datetime,
@@ -62,10 +57,11 @@ def champion_predictions(context: dg.AssetExecutionContext, warehouse: Warehouse
     if versions[registry.CHAMPION] is None:
         raise dg.Failure("no champion to score with: materialize champion_model first")
     start, end = context.partition_time_window.start.replace(tzinfo=None), context.partition_time_window.end.replace(tzinfo=None)
+    history = read_history(warehouse, until=end)
     logged = []
     for version in dict.fromkeys(v for v in versions.values() if v is not None):
         bundle = registry.load_version(version).bundle
-        scored = scored_features(bundle, warehouse, start, end)
+        scored = scored_features(bundle, history, start)
         if scored.height:
             logged.append(scored.select("machine_id", "ts", pl.lit(version).alias("model_version"), "predicted_rul", "failure_probability",
                                         (pl.col("failure_probability") >= bundle.threshold).alias("alert")))
@@ -101,7 +97,7 @@ class PerformanceConfig(dg.Config):
 )
 def model_performance(context: dg.AssetExecutionContext, config: PerformanceConfig, warehouse: WarehouseResource):
     """Live RMSE, precision, recall and alert lead time of the champion's logged predictions whose truth is known by the end of the day."""
-    _, end = day_window(context)
+    _, end = day_window(context.partition_key)
     window_start = end - dt.timedelta(days=config.window_days)
     version = registry.alias_version(registry.CHAMPION)
     if version is None:

@@ -13,9 +13,9 @@ import polars as pl
 
 from pm_assets import registry
 from pm_assets.assets.monitoring import write_reference
-from pm_assets.assets.performance import day_window, live_metrics, matured_predictions
+from pm_assets.assets.performance import live_metrics, matured_predictions
 from pm_assets.metrics import should_promote
-from pm_assets.partitions import daily_partitions
+from pm_assets.partitions import daily_partitions, day_window
 from pm_assets.resources import WarehouseResource
 
 
@@ -31,7 +31,7 @@ def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, wareh
     champion, challenger = registry.alias_version(registry.CHAMPION), registry.alias_version(registry.CHALLENGER)
     if challenger is None or champion is None or challenger == champion:
         return dg.MaterializeResult(metadata={"decision": "no challenger", "champion_version": str(champion)})
-    _, end = day_window(context)
+    _, end = day_window(context.partition_key)
     shadow_from = dt.datetime.fromisoformat(registry.version_tags(challenger).get("data_to", str(end - dt.timedelta(days=1))))
     bundles = {v: registry.load_version(v).bundle for v in (champion, challenger)}
     matured = matured_predictions(warehouse, [champion, challenger], shadow_from, end, bundles[champion].label_config)
