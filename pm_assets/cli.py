@@ -125,11 +125,13 @@ def cmd_replay(args: argparse.Namespace) -> None:
     from pm_assets.runner import INGEST_STAGES, MODEL_STAGES, materialize, run_stages
 
     train = load_cmapss(args.train)
+    train_days = sorted(set(train.telemetry["ts"].dt.date()))
+    # every file is read and checked before minutes of training
+    phases = cmapss_phases(args.stream, train_days[-1] + dt.timedelta(days=1), args.units_per_day)
     days = landing.land_dataset(train, paths.landing_dir())
     print(f"== training on {args.train.name}: {train.telemetry.height:,} readings of {train.machines.height} engines ({days[0]}..{days[-1]})")
     run_stages(INGEST_STAGES, (days[0], days[-1]))
     run_stages(MODEL_STAGES, (days[0], days[-1]))
-    phases = cmapss_phases(args.stream, days[-1] + dt.timedelta(days=1), args.units_per_day)
     for phase in phases:
         landing.land_dataset(phase.data, paths.landing_dir())
         print(f"== replay phase {phase.name}: {phase.data.machines.height} engines, {args.units_per_day:g} a day, "
