@@ -72,27 +72,27 @@ def landed_range() -> tuple[dt.date, dt.date]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
-    from pm_assets.runner import INGEST_STAGES, run_stages
+    from pm_assets.runner import ingest_stages, run_stages
 
     first, last = landed_range()
     first = args.start or first
     last = args.end or last
-    run_stages(INGEST_STAGES, (first, last))
+    run_stages(ingest_stages((first, last)))
     from pm_assets import paths
 
     print(f"warehouse ready: duckdb {paths.warehouse_path()}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from pm_assets.runner import MODEL_STAGES, run_stages
+    from pm_assets.runner import run_stages, train_stages
 
-    run_stages(MODEL_STAGES, landed_range())
+    run_stages(train_stages(landed_range()))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
     from pm_assets import paths, registry, simulation
     from pm_assets.constants import PARTITION_START
-    from pm_assets.runner import MODEL_STAGES, run_stages
+    from pm_assets.runner import run_stages, train_stages
 
     history = args.days - args.stream_days
     if history < 30 or args.stream_days < 1:
@@ -104,7 +104,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print(f"== ingesting {history} days of history")
     cmd_ingest(argparse.Namespace(start=first, end=history_end))
     print("== training CatBoost and LightGBM, promoting the better one, scoring the fleet")
-    run_stages(MODEL_STAGES, (first, history_end))
+    run_stages(train_stages((first, history_end)))
     print(f"== streaming {args.stream_days} days, one at a time ({args.drift or 'no'} drift from day {args.drift_start})")
     # the stream runs on the simulated clock: a short cooldown lets the demo show a second retraining
     os.environ.setdefault("PM_RETRAIN_COOLDOWN_HOURS", str(args.cooldown_days * 24))
@@ -122,7 +122,7 @@ def cmd_replay(args: argparse.Namespace) -> None:
     from pm_assets import landing, loop, paths
     from pm_assets.loaders.cmapss import load_cmapss
     from pm_assets.replay import cmapss_phases
-    from pm_assets.runner import INGEST_STAGES, MODEL_STAGES, materialize, run_stages
+    from pm_assets.runner import ingest_stages, materialize, run_stages, train_stages
 
     train = load_cmapss(args.train)
     train_days = sorted(set(train.telemetry["ts"].dt.date()))
@@ -130,8 +130,8 @@ def cmd_replay(args: argparse.Namespace) -> None:
     phases = cmapss_phases(args.stream, train_days[-1] + dt.timedelta(days=1), args.units_per_day)
     days = landing.land_dataset(train, paths.landing_dir())
     print(f"== training on {args.train.name}: {train.telemetry.height:,} readings of {train.machines.height} engines ({days[0]}..{days[-1]})")
-    run_stages(INGEST_STAGES, (days[0], days[-1]))
-    run_stages(MODEL_STAGES, (days[0], days[-1]))
+    run_stages(ingest_stages((days[0], days[-1])))
+    run_stages(train_stages((days[0], days[-1])))
     for phase in phases:
         landing.land_dataset(phase.data, paths.landing_dir())
         print(f"== replay phase {phase.name}: {phase.data.machines.height} engines, {args.units_per_day:g} a day, "

@@ -2,12 +2,12 @@
 
 import dagster as dg
 
-from pm_assets.assets import dbt, ingest, models, monitoring, performance, promotion, scoring, training
+from pm_assets.assets import dbt, features, ingest, models, monitoring, performance, promotion, scoring, training
 from pm_assets.resources import platform_resources
 from pm_assets.schedules import daily_job, daily_schedule
 from pm_assets.sensors import retrain_job, retrain_on_failed_check
 
-ASSET_MODULES = [ingest, dbt, training, models, scoring, monitoring, performance, promotion]
+ASSET_MODULES = [ingest, dbt, features, training, models, scoring, monitoring, performance, promotion]
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules(ASSET_MODULES),

@@ -6,6 +6,7 @@ operating regime (regimes are clusters of the operating settings, learned once i
 so a fleet that switches regimes does not look like a fleet that degrades.
 """
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -102,47 +103,81 @@ def assign_regimes(readings: pl.DataFrame, spec: FeatureSpec) -> np.ndarray:
     return distances.argmin(axis=1)
 
 
-def _life_context(readings: pl.DataFrame, events: pl.DataFrame | None) -> pl.DataFrame:
-    """Add `_group` (machine and life since last repair) and hours since the last maintenance or repair."""
+#: Columns of the feature state carried from one day to the next (see `extend_features`).
+STATE_COLUMNS = ("machine_id", "life_start", "first_seen", "last_ts", "carry_from")
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def empty_state() -> pl.DataFrame:
+    """The state of a fleet nothing has been seen of."""
+    return pl.DataFrame(schema={"machine_id": pl.String, "life_start": pl.Datetime("us"), "first_seen": pl.Datetime("us"),
+                                "last_ts": pl.Datetime("us"), "carry_from": pl.Datetime("us")})
+
+
+def _with_events(readings: pl.DataFrame, events: pl.DataFrame | None) -> pl.DataFrame:
+    """Add `life_start` (the last repair at or before the reading, epoch when none) and `_serviced` (last repair or maintenance)."""
     if events is None or events.height == 0:
         events = pl.DataFrame(schema={"machine_id": pl.String, "ts": pl.Datetime("us"), "event_type": pl.String})
     events = events.select("machine_id", pl.col("ts").cast(pl.Datetime("us")), "event_type").sort("ts")
-    repairs = events.filter(pl.col("event_type") == "repair").select("machine_id", pl.col("ts").alias("_life_start"))
+    repairs = events.filter(pl.col("event_type") == "repair").select("machine_id", pl.col("ts").alias("life_start"))
     services = events.filter(pl.col("event_type").is_in(["repair", "maintenance"])).select("machine_id", pl.col("ts").alias("_serviced"))
     out = readings.with_columns(pl.col("ts").cast(pl.Datetime("us"))).sort("ts")
-    out = out.join_asof(repairs, left_on="ts", right_on="_life_start", by="machine_id", strategy="backward", check_sortedness=False)
+    out = out.join_asof(repairs, left_on="ts", right_on="life_start", by="machine_id", strategy="backward", check_sortedness=False)
     out = out.join_asof(services, left_on="ts", right_on="_serviced", by="machine_id", strategy="backward", check_sortedness=False)
-    out = out.sort("machine_id", "ts")
-    first_seen = pl.col("ts").min().over("machine_id")
-    return out.with_columns(
-        pl.struct("machine_id", pl.col("_life_start").fill_null(pl.datetime(1970, 1, 1))).rank("dense").cast(pl.Int64).alias("_group"),
-        ((pl.col("ts") - pl.coalesce("_serviced", first_seen)).dt.total_microseconds() / 3.6e9).alias("hours_since_service"),
-    ).drop("_life_start", "_serviced")
+    return out.with_columns(pl.col("life_start").fill_null(_EPOCH))
 
 
 def build_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFrame | None = None) -> pl.DataFrame:
     """Features for every reading: `machine_id`, `ts`, then `spec.feature_names` (in that order)."""
+    return extend_features(readings, spec, events)[0].drop("life_start")
+
+
+def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFrame | None = None,
+                    state: pl.DataFrame | None = None, carry: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Features of `readings` (`machine_id, ts, life_start`, then `spec.feature_names`) that continue
+    each machine's history, and the state after them.
+
+    `state` (`STATE_COLUMNS`, one row per machine) and `carry` (the machine's stored feature rows
+    from `carry_from` to `last_ts`: the last `max(windows) - 1` readings of its current life) are
+    what a previous call returned and stored; without them every machine starts fresh, which is the
+    full recompute. `events` must hold each machine's repairs and maintenance up to its last reading.
+    """
     missing = [c for c in spec.sensors + spec.settings if c not in readings.columns]
     if missing:
         raise ValueError(f"readings lack sensors or settings the model was trained on: {missing}")
-    frame = _life_context(readings.select("machine_id", "ts", *spec.settings, *spec.sensors), events)
-    regimes = assign_regimes(frame, spec)
-    values = frame.select(pl.col(spec.sensors).fill_nan(None)).to_numpy()
+    state = empty_state() if state is None else state
+    new = _with_events(readings.select("machine_id", "ts", *spec.settings, *spec.sensors), events)
+    # a reading with a missing setting keeps its machine's previous regime (filled below)
+    known_settings = pl.all_horizontal(pl.col(spec.settings).is_not_null()) if spec.settings else pl.lit(True)
+    regimes = assign_regimes(new.with_columns(pl.col(spec.settings).fill_null(0.0)) if spec.settings else new, spec)
+    values = new.select(pl.col(spec.sensors).cast(pl.Float64).fill_nan(None)).to_numpy()
     normalized = (values - spec.regime_mean[regimes]) / spec.regime_std[regimes]
-    group = pl.col("_group")
-    frame = frame.select("machine_id", "ts", "_group", "hours_since_service").with_columns(
-        pl.Series("regime", regimes, dtype=pl.Int32),
+    new = new.with_columns(pl.Series("_regime", regimes, dtype=pl.Int32)).join(
+        state.select("machine_id", "first_seen"), on="machine_id", how="left").select(
+        "machine_id", "ts", "life_start",
+        # hours since service count from the last repair or maintenance, else from when the machine was first seen
+        pl.coalesce("_serviced", "first_seen", pl.col("ts").min().over("machine_id")).alias("_service_ref"),
+        pl.when(known_settings).then(pl.col("_regime")).alias("regime"),
         *(pl.Series(s, normalized[:, i]).fill_nan(None) for i, s in enumerate(spec.sensors)),
+        pl.lit(False).alias("_carried"),
     )
-    # a missing or faulty reading repeats the last good one of its life (never a later one)
-    frame = frame.with_columns(pl.col(spec.sensors).forward_fill().over(group).fill_null(0.0))
-    frame = frame.with_columns(pl.int_range(pl.len()).over(group).cast(pl.Float64).alias("age_readings"))
-    cfg, age = spec.config, pl.col("age_readings")
-    columns: list[pl.Expr] = []
+    frame = _prepend_carry(new, state, carry, spec)
+    group = pl.struct("machine_id", "life_start")
+    cfg = spec.config
+    frame = frame.sort("machine_id", "ts").with_columns(
+        pl.col("regime").forward_fill().over("machine_id").fill_null(0),
+        # a missing or faulty reading repeats the last good one of its life (never a later one)
+        pl.col(spec.sensors).forward_fill().over(group).fill_null(0.0),
+    )
+    frame = frame.with_columns((pl.col("_age0").first().over(group).fill_null(0) + pl.int_range(pl.len()).over(group)).cast(pl.Float64)
+                               .alias("age_readings"))
+    age = pl.col("age_readings")
+    columns: list[pl.Expr] = [((pl.col("ts") - pl.col("_service_ref")).dt.total_microseconds() / 3.6e9).alias("hours_since_service")]
     for s in spec.sensors:
         z = pl.col(s)
-        early = (age < cfg.baseline_readings).cast(pl.Float64)
-        baseline = (z * early).cum_sum().over(group) / pl.min_horizontal(age + 1, cfg.baseline_readings)
+        # the baseline sum carried in the last carried row, plus this call's early readings
+        early_sum = pl.when(pl.col("_carried")).then(pl.col(f"{s}__base_sum").fill_null(0.0)).otherwise(z * (age < cfg.baseline_readings).cast(pl.Float64))
+        baseline = early_sum.cum_sum().over(group) / pl.min_horizontal(age + 1, cfg.baseline_readings)
         columns.append((z - baseline).alias(f"{s}__from_baseline"))
         for w in cfg.windows:
             n = pl.min_horizontal(age + 1, w)
@@ -157,9 +192,50 @@ def build_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFra
             ]
         w = max(cfg.windows)
         columns += [z.rolling_min(w, min_samples=1).over(group).alias(f"{s}__min_{w}"), z.rolling_max(w, min_samples=1).over(group).alias(f"{s}__max_{w}")]
-        columns += [z.ewm_mean(span=span, adjust=False).over(group).alias(f"{s}__ewm_{span}") for span in cfg.ewm_spans]
-    features = frame.with_columns(columns).rename({s: f"{s}__now" for s in spec.sensors})
-    return features.select("machine_id", "ts", *spec.feature_names)
+        for span in cfg.ewm_spans:
+            # a carried life restarts its average from the stored one: only the last carried row seeds it
+            seed = pl.when(pl.col("_carried")).then(pl.col(f"{s}__ewm_{span}_seed")).otherwise(z)
+            columns.append(seed.ewm_mean(span=span, adjust=False).over(group).alias(f"{s}__ewm_{span}"))
+    frame = frame.with_columns(columns)
+    features = frame.filter(~pl.col("_carried")).rename({s: f"{s}__now" for s in spec.sensors})
+    return features.select("machine_id", "ts", "life_start", *spec.feature_names), _next_state(frame, state, max(cfg.windows) - 1)
+
+
+def _prepend_carry(new: pl.DataFrame, state: pl.DataFrame, carry: pl.DataFrame | None, spec: FeatureSpec) -> pl.DataFrame:
+    """The new rows after their machines' carried rows (current life only), which hold what the windows,
+    the baseline and the moving averages need; `_age0` is the age of each life's first row in the frame."""
+    cfg = spec.config
+    seeds = [f"{s}__base_sum" for s in spec.sensors] + [f"{s}__ewm_{span}_seed" for s in spec.sensors for span in cfg.ewm_spans]
+    new = new.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ["_age0", *seeds])
+    if carry is None or carry.is_empty():
+        return new
+    carry = carry.join(state.select("machine_id", "life_start"), on="machine_id").sort("machine_id", "ts")
+    last = pl.col("ts") == pl.col("ts").max().over("machine_id")
+    base_count = pl.min_horizontal(pl.col("age_readings") + 1, cfg.baseline_readings)
+    rows = carry.select(
+        "machine_id", "ts", "life_start", pl.lit(None, pl.Datetime("us")).alias("_service_ref"),
+        pl.col("regime").cast(pl.Int32),
+        *(pl.col(f"{s}__now").alias(s) for s in spec.sensors),
+        pl.lit(True).alias("_carried"),
+        pl.col("age_readings").min().over("machine_id").alias("_age0"),
+        *(pl.when(last).then((pl.col(f"{s}__now") - pl.col(f"{s}__from_baseline")) * base_count).alias(f"{s}__base_sum")
+          for s in spec.sensors),
+        *(pl.when(last).then(pl.col(f"{s}__ewm_{span}")).alias(f"{s}__ewm_{span}_seed") for s in spec.sensors for span in cfg.ewm_spans),
+    )
+    return pl.concat([rows, new], how="diagonal_relaxed")
+
+
+def _next_state(frame: pl.DataFrame, state: pl.DataFrame, keep: int) -> pl.DataFrame:
+    """Per machine: its current life, when it was first seen, its last reading and where the rows to carry begin."""
+    latest = frame.filter(pl.col("life_start") == pl.col("life_start").last().over("machine_id"))
+    seen = latest.group_by("machine_id").agg(
+        pl.col("life_start").last(), pl.col("ts").last().alias("last_ts"),
+        pl.col("ts").tail(keep).first().alias("carry_from"),
+    ).join(frame.filter(~pl.col("_carried")).group_by("machine_id").agg(pl.col("ts").min().alias("_first")), on="machine_id")
+    seen = seen.join(state.select("machine_id", "first_seen"), on="machine_id", how="left").select(
+        "machine_id", "life_start", pl.coalesce("first_seen", "_first").alias("first_seen"), "last_ts", "carry_from")
+    kept = state.join(seen, on="machine_id", how="anti")
+    return pl.concat([kept, seen.cast(dict(empty_state().schema))]).sort("machine_id")
 
 
 def feature_names(sensors: list[str], config: FeatureConfig) -> list[str]:

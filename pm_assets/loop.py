@@ -1,8 +1,8 @@
 """The self-healing loop, day by day, as the daily schedule and the retraining sensor would run it.
 
-Used by `pm demo` and `pm replay`: each streamed day runs the daily job's assets (ingest, marts,
-champion predictions, drift and matured accuracy) in one run; the sensor's own decision function
-says whether to retrain; the retraining run carries its tags.
+Used by `pm demo`, `pm simulate --advance` and `pm replay`: each streamed day runs the `daily` job
+(ingest, marts, features, champion predictions, gate, drift, matured accuracy, fleet scores); the
+sensor's own decision function says whether to run the `retrain` job, which carries its tags.
 """
 
 import datetime as dt
@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass, field
 import dagster as dg
 
 from pm_assets import paths, registry
-from pm_assets.runner import materialize
-from pm_assets.schedules import DAILY_ASSETS
-from pm_assets.sensors import RETRAIN_ASSETS, WATCHED_CHECKS, FailedCheck, cooldown_seconds, decide
+from pm_assets.runner import materialize, run_job
+from pm_assets.sensors import WATCHED_CHECKS, FailedCheck, cooldown_seconds, decide
 
 
 @dataclass
@@ -81,7 +80,7 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
     cursor_path = paths.data_dir() / "monitoring" / "retrain_cursor.json"
     cursor: dict = json.loads(cursor_path.read_text()) if cursor_path.exists() else {}
     for i, day in enumerate(days, 1):
-        daily = materialize(" ".join([*DAILY_ASSETS, "dbt_daily_models"]), (day, day))
+        daily = run_job("daily", partition_key=day.isoformat())
         failures = _check_failures(daily, day.isoformat())
         drift, accuracy, gate = (_metadata(daily, asset) for asset in ("drift_report", "model_performance", "challenger_gate"))
         if gate["decision"] not in ("no challenger", "waiting"):
@@ -102,7 +101,7 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
             summary.drift_detected_day = summary.drift_detected_day or day.isoformat()
         if isinstance(decision, dg.RunRequest):
             log(f"  retraining (triggered by {decision.tags['pm/trigger_check']} on {day})")
-            run = materialize(" ".join(RETRAIN_ASSETS), tags=decision.tags, run_config=retrain_config)
+            run = run_job("retrain", tags=decision.tags, run_config=retrain_config)
             summary.retrain_runs.append(run.run_id)
             meta = _metadata(run, "champion_model")
             summary.retrains.append({"day": day.isoformat(), "trigger": decision.tags["pm/trigger_check"], "decision": meta["decision"],

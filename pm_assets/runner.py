@@ -20,13 +20,42 @@ from pm_assets.resources import platform_resources
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END = "dagster/asset_partition_range_end"
 
-#: Stages of the ingestion-to-marts pipeline: (asset selection, partitioned?).
-INGEST_STAGES: tuple[tuple[str, bool], ...] = (
-    ("machines", False),
-    ("raw_telemetry raw_events", True),
-    ("dbt_models", False),
-    ("dbt_daily_models", True),
-)
+Stage = tuple[str, tuple[dt.date, dt.date] | None]  # asset names, and the day range of partitioned ones
+
+
+def ingest_stages(days: tuple[dt.date, dt.date]) -> list[Stage]:
+    """Landing files to the dbt marts."""
+    return [("machines", None), ("raw_telemetry raw_events", days), ("dbt_models", None), ("dbt_daily_models", days)]
+
+
+def train_stages(days: tuple[dt.date, dt.date]) -> list[Stage]:
+    """From the marts to a champion: the feature spec (once), the features of the days not computed yet,
+    candidates and champion, its drift reference, and the fleet's scores on the last day."""
+    from pm_assets import feature_store, store
+    from pm_assets.resources import platform_resources
+
+    stages: list[Stage] = [] if store.has_feature_spec() else [("feature_spec", None)]
+    first = days[0]
+    if not stages:
+        with platform_resources()["warehouse"].connect(read_only=True) as con:
+            _, as_of, _ = feature_store.read_state(con, days[1] + dt.timedelta(days=1))
+        first = days[0] if as_of is None else max(days[0], as_of + dt.timedelta(days=1))
+    if first <= days[1]:
+        stages.append(("machine_features", (first, days[1])))
+    return stages + [("training_set catboost_model lightgbm_model champion_model reference_profile", None),
+                     ("fleet_scores", (days[1], days[1]))]
+
+
+_QUIET = {"loggers": {"console": {"config": {"log_level": os.environ.get("PM_LOG_LEVEL", "WARNING")}}}}
+
+
+@contextlib.contextmanager
+def _run_log():
+    """dbt's own output goes to a log file; Dagster's run log in the UI has every event anyway."""
+    log_path = paths.data_dir() / "logs" / "runs.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a") as log, contextlib.redirect_stdout(log):
+        yield
 
 
 def instance() -> dg.DagsterInstance:
@@ -56,34 +85,36 @@ def materialize(names: str, days: tuple[dt.date, dt.date] | None = None, tags: d
     run_tags = dict(tags or {})
     if days is not None:
         run_tags |= {PARTITION_RANGE_START: days[0].isoformat(), PARTITION_RANGE_END: days[1].isoformat()}
-    quiet = {"loggers": {"console": {"config": {"log_level": os.environ.get("PM_LOG_LEVEL", "WARNING")}}}}
-    log_path = paths.data_dir() / "logs" / "runs.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    # dbt's own output goes to a log file; Dagster's run log in the UI has every event anyway
-    with log_path.open("a") as log, contextlib.redirect_stdout(log):
+    with _run_log():
         return dg.materialize(
             list(defs.assets or []),
             selection=_selection(names),
             resources=platform_resources(),
             tags=run_tags,
-            run_config=quiet | (run_config or {}),
+            run_config=_QUIET | (run_config or {}),
             instance=instance_ or instance(),
             raise_on_error=raise_on_error,
         )
 
 
-def run_stages(stages: Sequence[tuple[str, bool]], days: tuple[dt.date, dt.date], log=print) -> dict[str, float]:
+def run_job(name: str, partition_key: str | None = None, tags: dict[str, str] | None = None,
+            run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    """Run a named job of the code location (`daily`, `retrain`) in-process on the persistent instance, so it
+    shows in the UI under its name, with the resources of the current `PM_DATA_DIR`."""
+    current = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=platform_resources(),
+                             executor=dg.in_process_executor)
+    with _run_log():
+        return current.resolve_job_def(name).execute_in_process(
+            partition_key=partition_key, tags=tags, run_config=_QUIET | (run_config or {}), instance=instance())
+
+
+def run_stages(stages: Sequence[Stage], log=print) -> dict[str, float]:
     """Run stages in order, printing progress; return seconds per stage."""
     seconds = {}
-    for i, (names, partitioned) in enumerate(stages, 1):
-        log(f"[{i}/{len(stages)}] materializing {names}" + (f" for {days[0]}..{days[1]}" if partitioned else ""))
+    for i, (names, days) in enumerate(stages, 1):
+        log(f"[{i}/{len(stages)}] materializing {names}" + (f" for {days[0]}..{days[1]}" if days else ""))
         start = time.perf_counter()
-        materialize(names, days if partitioned else None)
+        materialize(names, days)
         seconds[names] = time.perf_counter() - start
         log(f"      done in {seconds[names]:.1f}s")
     return seconds
-
-#: Stages from the marts to a champion and the fleet's scores.
-MODEL_STAGES: tuple[tuple[str, bool], ...] = (
-    ("training_set catboost_model lightgbm_model champion_model fleet_scores", False),
-)

@@ -1,9 +1,8 @@
-"""Scoring machines' latest state with a model bundle (used by `fleet_scores` and by the HTTP service)."""
+"""Scoring feature rows with a model bundle (used by the daily predictions, `fleet_scores` and the HTTP service)."""
 
 import numpy as np
 import polars as pl
 
-from pm_assets.features import build_features
 from pm_assets.models import ModelBundle
 
 
@@ -21,10 +20,8 @@ def with_predictions(bundle: ModelBundle, features: pl.DataFrame) -> pl.DataFram
     return features.with_columns(pl.Series("predicted_rul", rul), pl.Series("failure_probability", probability))
 
 
-def score_latest(bundle: ModelBundle, readings: pl.DataFrame, events: pl.DataFrame | None = None) -> pl.DataFrame:
-    """One row per machine: its latest reading scored (RUL, failure probability, risk level, driving sensors)."""
-    features = build_features(readings, bundle.feature_spec, events)
-    latest = features.group_by("machine_id", maintain_order=True).tail(1)
+def score_rows(bundle: ModelBundle, latest: pl.DataFrame) -> pl.DataFrame:
+    """Feature rows (one per machine) scored: RUL, failure probability, risk level, driving sensors."""
     X = latest.select(bundle.feature_names).to_numpy()
     rul, probability = bundle.predict(X)
     sensors, contributions = bundle.sensor_contributions(X)

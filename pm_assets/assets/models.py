@@ -20,7 +20,7 @@ class CandidateConfig(dg.Config):
 
 
 def _train_candidate(context: dg.AssetExecutionContext, library: str, config: CandidateConfig) -> dg.MaterializeResult:
-    frame, spec, label_config = store.load_training_set()
+    frame, spec, label_config, sampling = store.load_training_set()
     train_config = TrainConfig(**config.model_dump())
     context.log.info(f"{library}: {config.n_folds}-fold machine-grouped CV on {frame.height:,} rows, then the final fit")
     bundle, validation = fit_bundle(library, frame, spec, label_config, train_config)
@@ -38,7 +38,7 @@ def _train_candidate(context: dg.AssetExecutionContext, library: str, config: Ca
         mlflow.set_tags(tags)
         mlflow.log_params({"library": library, **config.model_dump(), "rul_cap_hours": label_config.rul_cap_hours,
                            "horizon_hours": label_config.horizon_hours, "n_features": len(spec.feature_names),
-                           "threshold": bundle.threshold})
+                           "threshold": bundle.threshold, **{f"sampling_{k}": v for k, v in sampling.items()}})
         mlflow.log_metrics({k: v for k, v in bundle.metrics.items() if np.isfinite(v)})
         for name, fig in figures.items():
             mlflow.log_figure(fig, f"{name}.png")

@@ -13,21 +13,16 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from pm_assets import paths, registry
-from pm_assets.assets.training import read_history
+from pm_assets import feature_store, paths, registry
+from pm_assets.assets.performance import PREDICTIONS_TABLE
 from pm_assets.drift import MIN_ROWS_PER_REGIME
 from pm_assets.drift_reference import EVIDENTLY_SAMPLE, DriftReference, build_reference, compare
-from pm_assets.features import build_features
 from pm_assets.partitions import daily_partitions, day_window
 from pm_assets.resources import WarehouseResource
 from pm_assets.scoring import with_predictions
 
-
-def scored_features(bundle, history: tuple[pl.DataFrame, pl.DataFrame], keep_from: dt.datetime) -> pl.DataFrame:
-    """Features and predictions of the readings from `keep_from` on in `history` (readings, events from
-    `read_history`), computed over each machine's whole history (life start, baseline, time since service), as in training."""
-    readings, events = history
-    return with_predictions(bundle, build_features(readings, bundle.feature_spec, events).filter(pl.col("ts") >= keep_from))
+#: Rows of the champion's training window that its reference profile is fitted on.
+REFERENCE_ROWS_PER_LIFE, REFERENCE_MAX_ROWS = 400, 200_000
 
 
 def _reference_path():
@@ -35,11 +30,15 @@ def _reference_path():
 
 
 def write_reference(version: str, warehouse: WarehouseResource) -> dict:
-    """Fit and save the reference of model `version` on the data it was trained on; return its metadata."""
+    """Fit and save the reference of model `version` on a sample of the stored features it was trained on."""
     champion = registry.load_version(version).bundle
     tags = registry.version_tags(version)
     start, end = dt.datetime.fromisoformat(tags["data_from"]), dt.datetime.fromisoformat(tags["data_to"]) + dt.timedelta(microseconds=1)
-    scored = scored_features(champion, read_history(warehouse, until=end), start)
+    with warehouse.connect(read_only=True) as con:
+        rows, _ = feature_store.sample_lives(con, end, REFERENCE_ROWS_PER_LIFE, REFERENCE_MAX_ROWS, seed=0, since=start)
+    if rows.is_empty():
+        raise dg.Failure(f"no stored features in v{version}'s training window {start}..{end}: backfill machine_features")
+    scored = with_predictions(champion, rows)
     reference = build_reference(version, champion.feature_spec, scored)
     path = _reference_path()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -49,7 +48,7 @@ def write_reference(version: str, warehouse: WarehouseResource) -> dict:
             "regimes": len(reference.profile.regimes), "from": str(start), "to": str(end)}
 
 
-@dg.asset(group_name="monitoring", deps=["champion_model"])
+@dg.asset(group_name="monitoring", deps=["champion_model", "machine_features"])
 def reference_profile(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Sensor relations and bins of the champion's features and predictions over its training data, per regime.
 
@@ -58,6 +57,16 @@ def reference_profile(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     if version is None:
         raise dg.Failure("no champion to monitor: materialize champion_model first")
     return dg.MaterializeResult(metadata=write_reference(version, warehouse))
+
+
+def logged_day(warehouse: WarehouseResource, start: dt.datetime, end: dt.datetime, version: str, columns: list[str]) -> pl.DataFrame:
+    """The stored `columns` of the day's features beside model `version`'s logged predictions of the same rows."""
+    with warehouse.connect(read_only=True) as con:
+        features = feature_store.read_rows(con, start, end, columns)
+        predictions = con.sql(f"select machine_id, ts, predicted_rul, failure_probability from {PREDICTIONS_TABLE} "
+                              "where ts >= $start and ts < $end and model_version = $version",
+                              params={"start": start, "end": end, "version": version}).pl()
+    return features.join(predictions, on=["machine_id", "ts"], how="inner")
 
 
 class DriftConfig(dg.Config):
@@ -73,7 +82,7 @@ class DriftConfig(dg.Config):
     group_name="monitoring",
     partitions_def=daily_partitions,
     # after the day's warehouse write and the day's promotion decision (which may refit the reference)
-    deps=["reference_profile", "machine_timeseries", "champion_predictions", "challenger_gate"],
+    deps=["reference_profile", "machine_features", "champion_predictions", "challenger_gate"],
     check_specs=[
         dg.AssetCheckSpec("feature_drift", asset="drift_report",
                           description="Share of sensors whose relation to the others drifted (PSI of residuals per regime)"),
@@ -82,15 +91,16 @@ class DriftConfig(dg.Config):
     ],
 )
 def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: WarehouseResource):
-    """A day's features and predictions against the reference: PSI per column and regime, and an Evidently HTML report."""
+    """The day's stored features and logged predictions against the reference: PSI per column and regime, and an
+    Evidently HTML report."""
     if not _reference_path().exists():
         raise dg.Failure(f"no reference profile at {_reference_path()}: materialize reference_profile first")
     reference: DriftReference = pickle.loads(_reference_path().read_bytes())
-    champion = registry.load_version(reference.version).bundle
     day, end = day_window(context.partition_key)
-    scored = scored_features(champion, read_history(warehouse, until=end), day)
+    scored = logged_day(warehouse, day, end, reference.version, [*reference.relations.columns, "regime"])
     if scored.is_empty():
-        raise dg.Failure(f"no readings in machine_timeseries on {context.partition_key}")
+        raise dg.Failure(f"no features with v{reference.version}'s logged predictions on {context.partition_key}: "
+                         "materialize machine_features and champion_predictions for it first")
     drift = compare(reference, scored, config.psi_threshold)
     html = _evidently_html(reference.sample, drift.monitored, context.partition_key)
     yield dg.MaterializeResult(metadata={

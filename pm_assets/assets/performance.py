@@ -14,22 +14,23 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from pm_assets import registry
-from pm_assets.assets.monitoring import scored_features
-from pm_assets.assets.training import read_history
+from pm_assets import feature_store, registry
 from pm_assets.labels import LabelConfig, build_labels
 from pm_assets.metrics import expected_rmse, matured_performance
 from pm_assets.models import ModelBundle
 from pm_assets.partitions import daily_partitions, day_window, single_run_backfill
 from pm_assets.resources import WarehouseResource
+from pm_assets.scoring import with_predictions
 
 PREDICTIONS_TABLE = "monitoring.predictions"
 
 
 def matured_predictions(warehouse: WarehouseResource, versions: list[str], since: dt.datetime, end: dt.datetime,
                         label_config: LabelConfig) -> pl.DataFrame:
-    """The logged predictions of `versions` in [since, end) with their labels as known at `end` (nulls: immature)."""
-    readings, events = read_history(warehouse, until=end)
+    """The logged predictions of `versions` in [since, end) with their labels as known at `end` (nulls: immature).
+
+    Reads only that window: the predictions, the events after `since`, and how long each machine had
+    been watched by `end` (the stored feature state)."""
     with warehouse.connect(read_only=True) as con:
         try:
             predictions = con.sql(f"select * from {PREDICTIONS_TABLE} where ts >= $since and ts < $end "
@@ -37,7 +38,11 @@ def matured_predictions(warehouse: WarehouseResource, versions: list[str], since
                                   params={"since": since, "end": end, "versions": versions}).pl()
         except duckdb.CatalogException:
             raise dg.Failure(f"no {PREDICTIONS_TABLE} table: materialize champion_predictions first") from None
-    labels = build_labels(readings.select("machine_id", "ts"), events, label_config)
+        events = con.sql("select machine_id, ts, event_type from machine_events where ts >= $since and ts < $end",
+                         params={"since": since, "end": end}).pl()
+        state, _, _ = feature_store.read_state(con, end.date())
+    observed_until = state.select("machine_id", pl.col("last_ts").alias("observed_until"))
+    labels = build_labels(predictions.select("machine_id", "ts").unique(), events, label_config, observed_until)
     return predictions.join(labels, on=["machine_id", "ts"], how="inner")
 
 
@@ -49,37 +54,53 @@ def live_metrics(rows: pl.DataFrame, bundle: ModelBundle) -> dict[str, float]:
                                2 * bundle.label_config.horizon_hours)
 
 
-@dg.asset(group_name="monitoring", kinds={"duckdb"}, partitions_def=daily_partitions, backfill_policy=single_run_backfill,
-          deps=["champion_model", "machine_timeseries"])
-def champion_predictions(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """The champion's RUL and failure probability for each reading of the day(s), and the challenger's in shadow, in `monitoring.predictions`."""
-    versions = {alias: registry.alias_version(alias) for alias in (registry.CHAMPION, registry.CHALLENGER)}
-    if versions[registry.CHAMPION] is None:
-        raise dg.Failure("no champion to score with: materialize champion_model first")
-    start, end = context.partition_time_window.start.replace(tzinfo=None), context.partition_time_window.end.replace(tzinfo=None)
-    history = read_history(warehouse, until=end)
+def _score_day(con, day: dt.date, bundles: dict[str, ModelBundle], table_spec: str | None) -> pl.DataFrame:
+    """Every model's predictions of the day's stored feature rows (read once)."""
+    start, end = day_window(day.isoformat())
+    for version, bundle in bundles.items():
+        if table_spec is not None and feature_store.spec_id(bundle.feature_spec) != table_spec:
+            raise dg.Failure(f"model v{version} was trained on another feature spec than the stored features ({table_spec}): "
+                             "retrain it (the `retrain` job) on the current features")
+    features = feature_store.read_rows(con, start, end)
     logged = []
-    for version in dict.fromkeys(v for v in versions.values() if v is not None):
-        bundle = registry.load_version(version).bundle
-        scored = scored_features(bundle, history, start)
+    for version, bundle in bundles.items():
+        scored = with_predictions(bundle, features)
         if scored.height:
             logged.append(scored.select("machine_id", "ts", pl.lit(version).alias("model_version"), "predicted_rul", "failure_probability",
                                         (pl.col("failure_probability") >= bundle.threshold).alias("alert")))
-    predictions = pl.concat(logged) if logged else pl.DataFrame()
+    return pl.concat(logged) if logged else pl.DataFrame()
+
+
+@dg.asset(group_name="monitoring", kinds={"duckdb"}, partitions_def=daily_partitions, backfill_policy=single_run_backfill,
+          deps=["champion_model", "machine_features"])
+def champion_predictions(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """The champion's RUL and failure probability for each stored feature row of the day(s), and the challenger's
+    in shadow, in `monitoring.predictions`."""
+    versions = {alias: registry.alias_version(alias) for alias in (registry.CHAMPION, registry.CHALLENGER)}
+    if versions[registry.CHAMPION] is None:
+        raise dg.Failure("no champion to score with: materialize champion_model first")
+    bundles = {v: registry.load_version(v).bundle for v in dict.fromkeys(v for v in versions.values() if v is not None)}
+    rows = alerts = 0
     with warehouse.connect() as con:
         con.execute("create schema if not exists monitoring")
         con.execute(f"create table if not exists {PREDICTIONS_TABLE} (machine_id varchar, ts timestamp, model_version varchar, "
                     "predicted_rul double, failure_probability double, alert boolean)")
-        con.execute("begin transaction")
-        con.execute(f"delete from {PREDICTIONS_TABLE} where ts >= $start and ts < $end", {"start": start, "end": end})
-        if predictions.height:
-            con.register("_predictions", predictions.to_arrow())
-            con.execute(f"insert into {PREDICTIONS_TABLE} select * from _predictions")
-        con.execute("commit")
-    champion = predictions.filter(pl.col("model_version") == versions[registry.CHAMPION]) if predictions.height else predictions
-    return dg.MaterializeResult(metadata={"rows": champion.height, "champion_version": versions[registry.CHAMPION],
-                                          "challenger_version": str(versions[registry.CHALLENGER]),
-                                          "alerts": int(champion["alert"].sum()) if champion.height else 0})
+        for key in context.partition_keys:
+            day = dt.date.fromisoformat(key)
+            _, _, table_spec = feature_store.read_state(con, day + dt.timedelta(days=1))
+            predictions = _score_day(con, day, bundles, table_spec)
+            start, end = day_window(key)
+            con.execute("begin transaction")
+            con.execute(f"delete from {PREDICTIONS_TABLE} where ts >= $start and ts < $end", {"start": start, "end": end})
+            if predictions.height:
+                con.register("_predictions", predictions.to_arrow())
+                con.execute(f"insert into {PREDICTIONS_TABLE} select * from _predictions")
+                con.unregister("_predictions")
+            con.execute("commit")
+            champion = predictions.filter(pl.col("model_version") == versions[registry.CHAMPION]) if predictions.height else predictions
+            rows, alerts = rows + champion.height, alerts + (int(champion["alert"].sum()) if champion.height else 0)
+    return dg.MaterializeResult(metadata={"rows": rows, "champion_version": versions[registry.CHAMPION],
+                                          "challenger_version": str(versions[registry.CHALLENGER]), "alerts": alerts})
 
 
 class PerformanceConfig(dg.Config):

@@ -8,11 +8,19 @@
 }}
 {#- One clean reading per machine and time step, ready for features: faulty values are nulled.
     Rebuilds only the days in [min_date, max_date). -#}
-{% set sensors = sensor_columns(ref('stg_telemetry')) %}
+{%- set sensors = sensor_columns(ref('stg_telemetry')) %}
+-- depends_on: {{ ref('stg_telemetry') }}
 
-with readings as (
+with window_readings as (
 
-    select * from {{ ref('stg_telemetry') }}
+    {{ flagged_telemetry(since="date '" ~ var("min_date") ~ "' - interval " ~ var("lookback_days") ~ " days",
+                         until="date '" ~ var("max_date") ~ "'") }}
+
+),
+
+readings as (
+
+    select * from window_readings
     where reading_date >= '{{ var("min_date") }}' and reading_date < '{{ var("max_date") }}'
 
 ),

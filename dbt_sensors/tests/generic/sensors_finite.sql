@@ -1,10 +1,14 @@
-{#- Every sensor reading is null (a flagged fault) or a finite number of plausible size. -#}
-{% test sensors_finite(model, max_abs=10000000) %}
+{#- Every sensor reading is null (a flagged fault) or a finite number of plausible size. On a daily
+    mart (`window_column` set) only the rows of the rebuilt window [min_date, max_date) are checked. -#}
+{% test sensors_finite(model, max_abs=10000000, window_column=none) %}
 {% set sensors = sensor_columns(model) %}
 select *
 from {{ model }}
-where false
+where (false
 {% for s in sensors %}
     or not isfinite({{ s }}) or abs({{ s }}) > {{ max_abs }}
-{% endfor %}
+{% endfor %})
+{% if window_column %}
+    and {{ window_column }} >= '{{ var("min_date") }}' and {{ window_column }} < '{{ var("max_date") }}'
+{% endif %}
 {% endtest %}
