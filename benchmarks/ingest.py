@@ -30,7 +30,7 @@ def main() -> None:
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
     from pm_assets import landing, paths
-    from pm_assets.runner import INGEST_STAGES, run_stages
+    from pm_assets.runner import ingest_stages, run_stages
     from pm_assets.simulator import FleetConfig, simulate_fleet
 
     print(f"data dir: {paths.data_dir()}")
@@ -48,7 +48,7 @@ def main() -> None:
     land_s = time.perf_counter() - start
     del fleet
 
-    stage_s = run_stages(INGEST_STAGES, (days[0], days[-1]), log=lambda line: None)
+    stage_s = run_stages(ingest_stages((days[0], days[-1])), log=lambda line: None)
     total_s = time.perf_counter() - total_start
 
     print(f"telemetry rows: {rows:,} ({args.machines} machines x {args.days} days x {args.readings_per_day}/day)")

@@ -18,9 +18,11 @@ import pickle
 import duckdb
 import polars as pl
 
-from pm_assets.features import FeatureSpec, empty_state
+from pm_assets.features import FeatureSpec, empty_state, extend_features
 
 SCHEMA = "features"
+#: The columns of the dbt mart `machine_timeseries` that features are computed from.
+READING_COLUMNS = "* exclude (reading_date, cycle, n_faulty_sensors, had_duplicate)"
 FEATURES_TABLE = f"{SCHEMA}.machine_features"
 STATE_TABLE = f"{SCHEMA}.feature_state"
 
@@ -85,6 +87,45 @@ def write_day(con: duckdb.DuckDBPyConnection, day: dt.date, features: pl.DataFra
     finally:
         con.unregister("_features")
         con.unregister("_state")
+
+
+def _missing_days(con: duckdb.DuckDBPyConnection, as_of: dt.date | None, day: dt.date) -> list[str]:
+    """Days with readings between the stored state and `day` whose features were never computed."""
+    after = "reading_date > $as_of and " if as_of is not None else ""
+    rows = con.sql(f"select distinct reading_date from machine_timeseries where {after}reading_date < $day order by 1 limit 3",
+                   params={"day": day, **({"as_of": as_of} if as_of is not None else {})}).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def compute_day(con: duckdb.DuckDBPyConnection, day: dt.date, spec: FeatureSpec) -> tuple[dict, int]:
+    """Compute and store day `day`'s features from the marts `machine_timeseries` and `machine_events`, continuing
+    from the stored state of the day before; return its figures and how many later days are stored."""
+    sid = spec_id(spec)
+    start = dt.datetime.combine(day, dt.time())
+    end = start + dt.timedelta(days=1)
+    state, as_of, stored_sid = read_state(con, day)
+    if stored_sid not in (None, sid):
+        raise ValueError(f"the stored features were computed with feature spec {stored_sid}, the current spec is {sid}: "
+                         "materialize feature_spec and backfill machine_features from the first day")
+    missing = _missing_days(con, as_of, day)
+    if missing:
+        raise ValueError(f"the features of {', '.join(missing)} were never computed: materialize machine_features from "
+                         f"{missing[0]} (each day continues from the day before)")
+    readings = con.sql(f"select {READING_COLUMNS} from machine_timeseries where ts >= $start and ts < $end",
+                       params={"start": start, "end": end}).pl()
+    machines = readings["machine_id"].unique().to_list()
+    con.register("_machines", pl.DataFrame({"machine_id": machines}, schema={"machine_id": pl.String}).to_arrow())
+    try:
+        # events are few: every repair and maintenance of the day's machines (life starts, time since service)
+        events = con.sql("select machine_id, ts, event_type from machine_events join _machines using (machine_id) where ts < $end",
+                         params={"end": end}).pl()
+    finally:
+        con.unregister("_machines")
+    carry = read_carry(con, state, machines)
+    features, next_state = extend_features(readings, spec, events, state, carry)
+    write_day(con, day, features, next_state, sid)
+    later = con.execute(f"select count(distinct as_of) from {STATE_TABLE} where as_of > $day", {"day": day}).fetchall()[0][0]
+    return {"rows": features.height, "machines": len(machines), "carried_rows": 0 if carry is None else carry.height}, later
 
 
 def read_rows(con: duckdb.DuckDBPyConnection, start: dt.datetime, end: dt.datetime, columns: list[str] | None = None) -> pl.DataFrame:

@@ -11,11 +11,9 @@ import dagster as dg
 import polars as pl
 
 from pm_assets import feature_store, store
-from pm_assets.features import FeatureConfig, extend_features, fit_feature_spec
-from pm_assets.partitions import daily_partitions, day_window, single_run_backfill
+from pm_assets.features import FeatureConfig, fit_feature_spec
+from pm_assets.partitions import daily_partitions, single_run_backfill
 from pm_assets.resources import WarehouseResource
-
-READING_COLUMNS = "* exclude (reading_date, cycle, n_faulty_sensors, had_duplicate)"
 
 
 class FeatureSpecConfig(dg.Config):
@@ -30,7 +28,7 @@ def feature_spec(context: dg.AssetExecutionContext, config: FeatureSpecConfig, w
     Refitting it invalidates every stored feature row: the feature tables are emptied, and
     `machine_features` must be backfilled from the first day (`pm train` does both)."""
     with warehouse.connect() as con:
-        readings = con.sql(f"select {READING_COLUMNS} from machine_timeseries "
+        readings = con.sql(f"select {feature_store.READING_COLUMNS} from machine_timeseries "
                            f"using sample reservoir({config.sample_rows} rows) repeatable (0)").pl()
         if readings.is_empty():
             raise dg.Failure("machine_timeseries is empty: materialize the ingestion and dbt assets first (`pm ingest`)")
@@ -42,39 +40,6 @@ def feature_spec(context: dg.AssetExecutionContext, config: FeatureSpecConfig, w
         "spec_id": feature_store.spec_id(spec), "sensors_kept": ", ".join(spec.sensors), "operating_regimes": len(spec.regime_centers),
         "features": len(spec.feature_names), "fitted_on_rows": readings.height, "path": dg.MetadataValue.path(str(path)),
     })
-
-
-def _missing_days(con, as_of: dt.date | None, day: dt.date) -> list[str]:
-    """Days with readings between the stored state and `day` whose features were never computed."""
-    after = "reading_date > $as_of and " if as_of is not None else ""
-    rows = con.sql(f"select distinct reading_date from machine_timeseries where {after}reading_date < $day order by 1 limit 3",
-                   params={"day": day, **({"as_of": as_of} if as_of is not None else {})}).fetchall()
-    return [str(r[0]) for r in rows]
-
-
-def _features_of_day(con, day: dt.date, spec, sid: str) -> tuple[dict, int]:
-    """Compute and store one day's features; return its figures and how many later days were already stored."""
-    start, end = day_window(day.isoformat())
-    state, as_of, stored_sid = feature_store.read_state(con, day)
-    if stored_sid not in (None, sid):
-        raise dg.Failure(f"the stored features were computed with feature spec {stored_sid}, the current spec is {sid}: "
-                         "materialize feature_spec and backfill machine_features from the first day")
-    missing = _missing_days(con, as_of, day)
-    if missing:
-        raise dg.Failure(f"the features of {', '.join(missing)} were never computed: materialize machine_features from {missing[0]} "
-                         f"(a day continues from the day before)")
-    readings = con.sql(f"select {READING_COLUMNS} from machine_timeseries where ts >= $start and ts < $end",
-                       params={"start": start, "end": end}).pl()
-    machines = readings["machine_id"].unique().to_list()
-    con.register("_machines", pl.DataFrame({"machine_id": machines}, schema={"machine_id": pl.String}).to_arrow())
-    events = con.sql("select machine_id, ts, event_type from machine_events join _machines using (machine_id) where ts < $end",
-                     params={"end": end}).pl()
-    con.unregister("_machines")
-    carry = feature_store.read_carry(con, state, machines)
-    features, next_state = extend_features(readings, spec, events, state, carry)
-    feature_store.write_day(con, day, features, next_state, sid)
-    later = con.execute(f"select count(distinct as_of) from {feature_store.STATE_TABLE} where as_of > $day", {"day": day}).fetchall()[0][0]
-    return {"rows": features.height, "machines": len(machines), "carried_rows": 0 if carry is None else carry.height}, later
 
 
 @dg.asset(group_name="features", kinds={"duckdb", "polars"}, partitions_def=daily_partitions, backfill_policy=single_run_backfill,
@@ -91,7 +56,10 @@ def machine_features(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     later = 0
     with warehouse.connect() as con:
         for i, day in enumerate(days, 1):
-            figures, later = _features_of_day(con, day, spec, sid)
+            try:
+                figures, later = feature_store.compute_day(con, day, spec)
+            except ValueError as error:
+                raise dg.Failure(str(error)) from None
             totals = {k: max(totals[k], v) if k == "machines" else totals[k] + v for k, v in figures.items()}
             if len(days) > 1 and (i % 10 == 0 or i == len(days)):
                 context.log.info(f"features of {i}/{len(days)} days ({totals['rows']:,} rows)")

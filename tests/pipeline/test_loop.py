@@ -6,34 +6,26 @@ import json
 import duckdb
 import pytest
 
-from pm_assets import landing, loop, paths, registry
+from pm_assets import loop, paths, registry
 from pm_assets.constants import PARTITION_START
-from pm_assets.runner import INGEST_STAGES, run_stages
-from pm_assets.simulator import DriftScenario, FleetConfig, simulate_fleet
+from pm_assets.runner import instance, materialize
+from pm_assets.simulator import DriftScenario, FleetConfig
+from tests.pipeline.conftest import model_config, warehouse_with_features
 
 HISTORY, STREAM = 30, 3
-
-
-def _model_config(iterations: int = 60) -> dict:
-    config = {"iterations": iterations, "n_folds": 3}
-    return {"ops": {"catboost_model": {"config": config}, "lightgbm_model": {"config": config}}}
 
 
 def test_drift_is_detected_and_the_model_retrained(data_dir, monkeypatch):
     monkeypatch.setenv("PM_RETRAIN_COOLDOWN_HOURS", "36")  # on the simulated clock: the next day is inside it
     # ~1,000 readings a day: fewer make daily PSI too noisy for the default thresholds
-    fleet = simulate_fleet(FleetConfig(n_machines=20, n_days=HISTORY + STREAM, readings_per_day=48, seed=17,
-                                       drift=DriftScenario("recalibration", start_day=HISTORY + 1, machine_share=1.0)))
-    landing.land_dataset(fleet, paths.landing_dir())
-    history_end = PARTITION_START + dt.timedelta(days=HISTORY - 1)
-    run_stages(INGEST_STAGES, (PARTITION_START, history_end), log=lambda line: None)
-    from pm_assets.runner import materialize
-
-    materialize("training_set catboost_model lightgbm_model champion_model", run_config=_model_config())
+    config = FleetConfig(n_machines=20, n_days=HISTORY + STREAM, readings_per_day=48, seed=17,
+                         drift=DriftScenario("recalibration", start_day=HISTORY + 1, machine_share=1.0))
+    _, (_, history_end) = warehouse_with_features(config, HISTORY)
+    materialize("training_set catboost_model lightgbm_model champion_model", run_config=model_config())
     first = registry.alias_version(registry.CHAMPION)
     days = [history_end + dt.timedelta(days=i) for i in range(1, STREAM + 1)]
     summary = loop.stream(days, PARTITION_START + dt.timedelta(days=HISTORY + 1), log=lambda line: None,
-                          retrain_config=_model_config())
+                          retrain_config=model_config())
 
     assert summary.champion_before == first
     # the day before the drift is quiet; the drift is flagged on its first day, and retraining follows once

@@ -5,32 +5,33 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from pm_assets import landing, paths, registry
-from pm_assets.runner import INGEST_STAGES, materialize, run_stages
-from pm_assets.simulator import FleetConfig, simulate_fleet
+from pm_assets import paths, registry
+from pm_assets.runner import materialize
+from pm_assets.simulator import FleetConfig
+from tests.pipeline.conftest import model_config, warehouse_with_features
 
 FLEET = FleetConfig(n_machines=12, n_days=60, readings_per_day=24, seed=9)
-QUICK = {"iterations": 60, "n_folds": 3}
-
-
-def _candidates(**overrides) -> dict:
-    config = {**QUICK, **overrides}
-    return {"ops": {"catboost_model": {"config": config}, "lightgbm_model": {"config": config}}}
 
 
 @pytest.fixture(scope="module")
 def warehouse_ready(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PM_DATA_DIR", str(tmp_path_factory.mktemp("models") / "data"))
-        fleet = simulate_fleet(FLEET)
-        days = landing.land_dataset(fleet, paths.landing_dir())
-        run_stages(INGEST_STAGES, (days[0], days[-1]), log=lambda line: None)
-        yield fleet
+        _, days = warehouse_with_features(FLEET, FLEET.n_days)
+        yield days
 
 
-def test_model_assets_register_a_champion_and_score_the_fleet(warehouse_ready, instance):
-    result = materialize("training_set catboost_model lightgbm_model champion_model fleet_scores", instance_=instance,
-                         run_config=_candidates())
+@pytest.fixture
+def own_registry(warehouse_ready, tmp_path, monkeypatch):
+    """An MLflow store of the test's own: no test depends on what another registered."""
+    monkeypatch.setenv("PM_MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return warehouse_ready
+
+
+def test_model_assets_register_a_champion_and_score_the_fleet(own_registry, instance):
+    materialize("training_set", instance_=instance)
+    result = materialize("catboost_model lightgbm_model champion_model", instance_=instance, run_config=model_config())
+    materialize("fleet_scores", (own_registry[1], own_registry[1]), instance_=instance)
     assert result.success
     champion = registry.alias_version(registry.CHAMPION)
     assert champion is not None
@@ -39,6 +40,9 @@ def test_model_assets_register_a_champion_and_score_the_fleet(warehouse_ready, i
     runs = mlflow.search_runs(experiment_names=[registry.EXPERIMENT], filter_string="tags.dagster_asset = 'lightgbm_model'")
     assert len(runs) == 1
     assert runs["metrics.rul_rmse"][0] > 0 and runs["tags.dagster_run_id"][0] == result.run_id
+    # the training set is a bounded sample of each machine life, and MLflow says how it was drawn
+    assert 0 < int(runs["params.sampling_sampled_rows"][0]) < int(runs["params.sampling_rows_in_window"][0])
+    assert int(runs["params.sampling_rows_per_life"][0]) > 0 and int(runs["params.sampling_lives"][0]) >= FLEET.n_machines
     artifacts = {a.path for a in MlflowClient().list_artifacts(runs["run_id"][0])}
     assert {"predicted_vs_true.png", "feature_importance.png", "precision_recall.png"} <= artifacts
 
@@ -55,11 +59,12 @@ def test_model_assets_register_a_champion_and_score_the_fleet(warehouse_ready, i
     assert (scores["model_version"] == champion).all()
 
 
-def test_a_new_model_becomes_the_challenger_not_the_champion(warehouse_ready, instance):
+def test_a_new_model_becomes_the_challenger_not_the_champion(own_registry, instance):
+    materialize("training_set catboost_model lightgbm_model champion_model", instance_=instance, run_config=model_config())
     before = registry.alias_version(registry.CHAMPION)
-    assert before is not None, "runs after the test that registers the first champion"
+    assert before is not None
     result = materialize("catboost_model lightgbm_model champion_model", instance_=instance,
-                         run_config=_candidates(iterations=2, learning_rate=0.01))
+                         run_config=model_config(iterations=2, learning_rate=0.01))
     [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "champion_model"]
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
     assert metadata["decision"] == "challenger in shadow"

@@ -6,10 +6,11 @@ import datetime as dt
 import mlflow
 import pytest
 
-from pm_assets import landing, paths, registry
+from pm_assets import registry
 from pm_assets.constants import PARTITION_START
-from pm_assets.runner import INGEST_STAGES, materialize, run_stages
-from pm_assets.simulator import FleetConfig, simulate_fleet
+from pm_assets.runner import materialize
+from pm_assets.simulator import FleetConfig
+from tests.pipeline.conftest import warehouse_with_features
 
 HISTORY, SHADOW = 40, 7  # healthy rows' RUL labels mature after 125 h: a shadow lasts about a week
 FLEET = FleetConfig(n_machines=16, n_days=HISTORY + 2 * SHADOW, readings_per_day=24, seed=5)
@@ -31,7 +32,7 @@ def _metadata(result, asset: str) -> dict:
 def _shadow_days(first: int, last: int) -> dict:
     """Ingest the days and log both models' predictions (each row sees only its past), then ask the gate on the last day."""
     days = (PARTITION_START + dt.timedelta(days=first), PARTITION_START + dt.timedelta(days=last))
-    materialize("raw_telemetry raw_events dbt_daily_models champion_predictions", days)
+    materialize("raw_telemetry raw_events dbt_daily_models machine_features champion_predictions", days)
     return _metadata(materialize("challenger_gate", (days[1], days[1]), run_config=GATE), "challenger_gate")
 
 
@@ -39,8 +40,7 @@ def _shadow_days(first: int, last: int) -> dict:
 def history(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PM_DATA_DIR", str(tmp_path_factory.mktemp("promotion") / "data"))
-        landing.land_dataset(simulate_fleet(FLEET), paths.landing_dir())
-        run_stages(INGEST_STAGES, (PARTITION_START, PARTITION_START + dt.timedelta(days=HISTORY - 1)), log=lambda line: None)
+        warehouse_with_features(FLEET, HISTORY)
         yield
 
 
