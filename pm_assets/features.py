@@ -147,25 +147,28 @@ def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFr
         raise ValueError(f"readings lack sensors or settings the model was trained on: {missing}")
     state = empty_state() if state is None else state
     new = _with_events(readings.select("machine_id", "ts", *spec.settings, *spec.sensors), events)
-    # a reading with a missing setting keeps its machine's previous regime (filled below)
+    # a reading with a missing setting keeps its machine's previous regime (filled below, carried rows included)
     known_settings = pl.all_horizontal(pl.col(spec.settings).is_not_null()) if spec.settings else pl.lit(True)
     regimes = assign_regimes(new.with_columns(pl.col(spec.settings).fill_null(0.0)) if spec.settings else new, spec)
-    values = new.select(pl.col(spec.sensors).cast(pl.Float64).fill_nan(None)).to_numpy()
-    normalized = (values - spec.regime_mean[regimes]) / spec.regime_std[regimes]
     new = new.with_columns(pl.Series("_regime", regimes, dtype=pl.Int32)).join(
         state.select("machine_id", "first_seen"), on="machine_id", how="left").select(
         "machine_id", "ts", "life_start",
         # hours since service count from the last repair or maintenance, else from when the machine was first seen
         pl.coalesce("_serviced", "first_seen", pl.col("ts").min().over("machine_id")).alias("_service_ref"),
         pl.when(known_settings).then(pl.col("_regime")).alias("regime"),
-        *(pl.Series(s, normalized[:, i]).fill_nan(None) for i, s in enumerate(spec.sensors)),
+        *(pl.col(s).cast(pl.Float64).fill_nan(None) for s in spec.sensors),
         pl.lit(False).alias("_carried"),
     )
-    frame = _prepend_carry(new, state, carry, spec)
+    frame = _prepend_carry(new, state, carry, spec).sort("machine_id", "ts")
+    frame = frame.with_columns(pl.col("regime").forward_fill().over("machine_id").fill_null(0))
+    # new readings are normalised by their regime; carried rows hold normalised values already
+    values, regime = frame.select(spec.sensors).to_numpy(), frame["regime"].to_numpy()
+    normalized = np.where(frame["_carried"].to_numpy()[:, None], values, (values - spec.regime_mean[regime]) / spec.regime_std[regime])
     group = pl.struct("machine_id", "life_start")
     cfg = spec.config
-    frame = frame.sort("machine_id", "ts").with_columns(
-        pl.col("regime").forward_fill().over("machine_id").fill_null(0),
+    frame = frame.with_columns(
+        *(pl.Series(s, normalized[:, i]).fill_nan(None) for i, s in enumerate(spec.sensors)),
+    ).with_columns(
         # a missing or faulty reading repeats the last good one of its life (never a later one)
         pl.col(spec.sensors).forward_fill().over(group).fill_null(0.0),
     )

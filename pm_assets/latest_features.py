@@ -44,10 +44,13 @@ def _blocks(spec: FeatureSpec, settings: np.ndarray, sensors: np.ndarray) -> tup
     """Regime of the last reading and the per-sensor feature blocks, for lives stacked as (B, m, ·)."""
     cfg = spec.config
     if spec.settings:
-        scaled = (_forward_fill(settings) - spec.settings_mean) / spec.settings_std
+        scaled = (np.nan_to_num(settings) - spec.settings_mean) / spec.settings_std
     else:
         scaled = np.zeros(settings.shape[:2] + (1,))
     regimes = ((scaled[..., None, :] - spec.regime_centers) ** 2).sum(axis=-1).argmin(axis=-1)  # (B, m)
+    # a reading with a missing setting keeps the previous reading's regime (the first regime when there is none)
+    unknown = np.isnan(settings).any(axis=-1) if spec.settings else np.zeros(regimes.shape, bool)
+    regimes = _forward_fill(np.where(unknown, np.nan, regimes)[..., None])[..., 0].astype(int)
     z = _forward_fill((sensors - spec.regime_mean[regimes]) / spec.regime_std[regimes])
     m = z.shape[1]
     b = min(m, cfg.baseline_readings)
