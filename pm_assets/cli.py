@@ -19,30 +19,60 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
     if args.advance:
         config, landed = simulation.load_state()
-        first, last = landed, landed + args.advance - 1
+        # --advance N moves the processed days on by N: a run killed after landing lands nothing more when re-run
+        processed = _processed_days(config)
+        target = (landed if args.land_only else processed) + args.advance
+        first, last = landed, min(target, config.n_days) - 1
     else:
         drift = DriftScenario(args.drift, args.drift_start, args.drift_share) if args.drift else None
         config = FleetConfig(n_machines=args.machines, n_days=args.days, readings_per_day=args.readings_per_day,
                              n_sensors=args.sensors, seed=args.seed, drift=drift)
         first, last = 0, config.n_days - 1 if args.through is None else args.through
-    start = time.perf_counter()
-    days, rows = simulation.land_days(config, first, last)
-    print(f"simulated fleet of {config.n_machines} machines: landed days {first}..{last} of {config.n_days} "
-          f"({days[0]}..{days[-1]}, {rows:,} readings) in {time.perf_counter() - start:.1f}s -> {paths.landing_dir()}")
+    if last >= first:
+        start = time.perf_counter()
+        days, rows = simulation.land_days(config, first, last)
+        print(f"simulated fleet of {config.n_machines} machines: landed days {first}..{last} of {config.n_days} "
+              f"({days[0]}..{days[-1]}, {rows:,} readings) in {time.perf_counter() - start:.1f}s -> {paths.landing_dir()}")
     if args.advance and not args.land_only:
-        for line in _daily_work(days, config).describe():
+        days = [config.start_date + dt.timedelta(days=i) for i in range(_processed_days(config), min(target, config.n_days))]
+        if not days:
+            sys.exit(f"pm: error: the simulated fleet has no days left to advance to (it has {config.n_days}): start a longer one")
+        for line in _daily_work(days, config.drift and config.start_date + dt.timedelta(days=config.drift.start_day)).describe():
             print(f"  {line}")
 
 
-def _daily_work(days: list[dt.date], config) -> "loop.LoopSummary":  # noqa: F821
+def _processed_days(config) -> int:
+    """How many of the simulated fleet's days the daily work has done."""
+    from pm_assets.runner import last_daily_day
+
+    last = last_daily_day()
+    return 0 if last is None else (last - config.start_date).days + 1
+
+
+def _daily_work(days: list[dt.date], drift_start: dt.date | None) -> "loop.LoopSummary":  # noqa: F821
     """What the daily schedule and the retraining sensor do, for each of `days`, printing each day's checks."""
     from pm_assets import loop
 
-    drift = config.drift
-    drift_start = config.start_date + dt.timedelta(days=drift.start_day) if drift else None
-    print(f"daily work for {len(days)} day(s): ingest, rebuild marts, log predictions, check drift and matured accuracy, "
-          "retrain if a check fails")
+    print(f"daily work for {len(days)} day(s): ingest, rebuild marts and features, log predictions, check drift and matured "
+          "accuracy, retrain if a check fails")
     return loop.stream(days, drift_start)
+
+
+def cmd_daily(args: argparse.Namespace) -> None:
+    from pm_assets.runner import last_daily_day
+
+    if args.day:
+        days = [args.day]
+    else:
+        last, landed_last = last_daily_day(), landed_range()[1]
+        if last is None:
+            sys.exit("pm: error: nothing trained yet: run `pm ingest` and `pm train` first")
+        days = [last + dt.timedelta(days=i) for i in range(1, (landed_last - last).days + 1)]
+        if not days:
+            print(f"every landed day is done (the last is {landed_last}): land the next one first")
+            return
+    for line in _daily_work(days, None).describe():
+        print(f"  {line}")
 
 
 def cmd_load(args: argparse.Namespace) -> None:
@@ -110,7 +140,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     os.environ.setdefault("PM_RETRAIN_COOLDOWN_HOURS", str(args.cooldown_days * 24))
     config, landed = simulation.load_state()
     days, _ = simulation.land_days(config, landed, landed + args.stream_days - 1)
-    summary = _daily_work(days, config)
+    summary = _daily_work(days, config.drift and config.start_date + dt.timedelta(days=config.drift.start_day))
     print("== summary")
     for line in summary.describe():
         print(f"  {line}")
@@ -240,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("stream", type=Path, nargs="+", help="e.g. test_FD001.txt test_FD003.txt: replayed one after the other")
     replay.add_argument("--units-per-day", type=float, default=10, help="engines coming into service per day")
     replay.set_defaults(func=cmd_replay)
+
+    daily = commands.add_parser("daily", help="run the `daily` job (and the retraining sensor) for the landed days not done yet")
+    daily.add_argument("--day", type=dt.date.fromisoformat, help="only this day (YYYY-MM-DD), e.g. to run it again")
+    daily.set_defaults(func=cmd_daily)
 
     train = commands.add_parser("train", help="train CatBoost and LightGBM on the warehouse, promote the better one, score the fleet")
     train.set_defaults(func=cmd_train)

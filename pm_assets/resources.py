@@ -15,8 +15,9 @@ from pm_assets import paths, registry, warehouse
 
 dbt_project = DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
 
-#: The dbt installed beside this Python, so an un-activated virtualenv still finds it.
-DBT_EXECUTABLE = shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
+#: The dbt installed beside the running Python (an un-activated virtualenv's), else the one on PATH.
+_BESIDE = Path(sys.executable).with_name("dbt")
+DBT_EXECUTABLE = str(_BESIDE) if _BESIDE.exists() else (shutil.which("dbt") or "dbt")
 
 
 def dbt_cli() -> DbtCliResource:

@@ -108,6 +108,21 @@ def run_job(name: str, partition_key: str | None = None, tags: dict[str, str] | 
             partition_key=partition_key, tags=tags, run_config=_QUIET | (run_config or {}), instance=instance())
 
 
+def last_daily_day() -> dt.date | None:
+    """The last day whose `daily` run succeeded, else the last day with stored features (what training covered)."""
+    runs = instance().get_runs(dg.RunsFilter(job_name="daily", statuses=[dg.DagsterRunStatus.SUCCESS]), limit=100)
+    days = [dt.date.fromisoformat(run.tags["dagster/partition"]) for run in runs if "dagster/partition" in run.tags]
+    if days:
+        return max(days)
+    from pm_assets import feature_store
+
+    warehouse = platform_resources()["warehouse"]
+    if not Path(warehouse.path).exists():
+        return None
+    with warehouse.connect(read_only=True) as con:
+        return feature_store.read_state(con, dt.date.max)[1]
+
+
 def run_stages(stages: Sequence[Stage], log=print) -> dict[str, float]:
     """Run stages in order, printing progress; return seconds per stage."""
     seconds = {}

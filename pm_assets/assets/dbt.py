@@ -21,9 +21,8 @@ def _manifest_is_stale() -> bool:
     return max(p.stat().st_mtime for p in sources) > manifest.stat().st_mtime
 
 
-dbt_project.prepare_if_dev()
 if _manifest_is_stale():
-    # Outside `dagster dev` nothing else writes the manifest; `dbt parse` takes a few seconds.
+    # Not `dbt_project.prepare_if_dev()`: it runs the `dbt` on PATH, which an un-activated virtualenv lacks.
     dbt_cli().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
 
 DAILY = "tag:daily"
