@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 import dagster as dg
 
 from pm_assets import paths, registry
-from pm_assets.runner import materialize, run_job
+from pm_assets.runner import run_job
 from pm_assets.sensors import WATCHED_CHECKS, FailedCheck, cooldown_seconds, decide
 
 
@@ -75,7 +75,6 @@ def _check_failures(result: dg.ExecuteInProcessResult, day: str) -> list[FailedC
 def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_config: dict | None = None) -> LoopSummary:
     """Run the daily work for each of `days`, retraining (with `retrain_config`) when the sensor would."""
     summary = LoopSummary(drift_start_day=drift_start and drift_start.isoformat(), champion_before=registry.alias_version(registry.CHAMPION))
-    materialize("reference_profile")
     # the sensor's cursor, kept between calls so the cooldown holds across `pm simulate --advance` runs
     cursor_path = paths.data_dir() / "monitoring" / "retrain_cursor.json"
     cursor: dict = json.loads(cursor_path.read_text()) if cursor_path.exists() else {}

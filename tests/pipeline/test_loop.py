@@ -21,7 +21,7 @@ def test_drift_is_detected_and_the_model_retrained(data_dir, monkeypatch):
     config = FleetConfig(n_machines=20, n_days=HISTORY + STREAM, readings_per_day=48, seed=17,
                          drift=DriftScenario("recalibration", start_day=HISTORY + 1, machine_share=1.0))
     _, (_, history_end) = warehouse_with_features(config, HISTORY)
-    materialize("training_set catboost_model lightgbm_model champion_model", run_config=model_config())
+    materialize("training_set catboost_model lightgbm_model champion_model reference_profile", run_config=model_config())
     first = registry.alias_version(registry.CHAMPION)
     days = [history_end + dt.timedelta(days=i) for i in range(1, STREAM + 1)]
     summary = loop.stream(days, PARTITION_START + dt.timedelta(days=HISTORY + 1), log=lambda line: None,
