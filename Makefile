@@ -25,8 +25,8 @@ test: install
 	$(BIN)/pytest
 
 ui: install
-	DAGSTER_HOME=$(UI_HOME) $(BIN)/python -c "from pm_assets.runner import instance; instance()"  # writes dagster.yaml
-	DAGSTER_HOME=$(UI_HOME) $(BIN)/dagster dev -w workspace.yaml
+	DAGSTER_HOME=$(UI_HOME) $(BIN)/python -c "from pm_assets.drivers.runner import instance; instance()"  # writes dagster.yaml
+	DAGSTER_HOME=$(UI_HOME) $(BIN)/dg dev
 
 clean:
 	find data -mindepth 1 ! -name README.md -exec rm -rf {} +

@@ -38,7 +38,7 @@ def step_seconds(job: str) -> dict[str, float]:
     """Seconds per step of the latest run of `job` on the platform's instance."""
     import dagster as dg
 
-    from pm_assets.runner import instance
+    from pm_assets.drivers.runner import instance
 
     [run] = instance().get_runs(dg.RunsFilter(job_name=job), limit=1)
     return {s.step_key: s.end_time - s.start_time for s in instance().get_run_step_stats(run.run_id)}
@@ -55,10 +55,10 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     pm = str(Path(sys.executable).with_name("pm"))
 
-    from pm_assets import landing, paths
-    from pm_assets.constants import PARTITION_START
-    from pm_assets.runner import ingest_stages, materialize, run_stages, train_stages
-    from pm_assets.simulator import FleetConfig, simulate_fleet
+    from pm_assets.core.constants import PARTITION_START
+    from pm_assets.drivers.runner import ingest_stages, materialize, run_stages, train_stages
+    from pm_assets.sources.simulator import FleetConfig, simulate_fleet
+    from pm_assets.storage import landing, paths
 
     histories = sorted(args.histories)
     print(f"data dir: {paths.data_dir()}")

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from pm_assets.drift import drifted_share, fit_reference, fit_relations, psi
+from pm_assets.core.drift import drifted_share, fit_reference, fit_relations, psi
 
 
 def data(rows: int, columns: int, shift: float, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:

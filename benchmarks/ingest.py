@@ -29,9 +29,9 @@ def main() -> None:
     os.environ.setdefault("PM_DATA_DIR", tempfile.mkdtemp(prefix="pm-bench-"))
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 
-    from pm_assets import landing, paths
-    from pm_assets.runner import ingest_stages, run_stages
-    from pm_assets.simulator import FleetConfig, simulate_fleet
+    from pm_assets.drivers.runner import ingest_stages, run_stages
+    from pm_assets.sources.simulator import FleetConfig, simulate_fleet
+    from pm_assets.storage import landing, paths
 
     print(f"data dir: {paths.data_dir()}")
     total_start = time.perf_counter()

@@ -79,11 +79,11 @@ def main() -> None:
     os.environ.setdefault("PM_DATA_DIR", tempfile.mkdtemp(prefix="pm-serve-bench-"))
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-    from pm_assets.sample_model import train_and_register
+    from pm_assets.drivers.sample_model import train_and_register
 
     version = train_and_register(library=args.library)
     print(f"sample {args.library} model v{version} in {os.environ['PM_DATA_DIR']}")
-    server = subprocess.Popen([sys.executable, "-m", "pm_assets.cli", "serve", "--port", str(args.port)],
+    server = subprocess.Popen([sys.executable, "-m", "pm_assets.drivers.cli", "serve", "--port", str(args.port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         import httpx

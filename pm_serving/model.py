@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from prometheus_client import Gauge
 
-from pm_assets import registry
-from pm_assets.models import ModelBundle
+from pm_assets.core.models import ModelBundle
+from pm_assets.storage import registry
 from pm_serving.settings import Settings
 
 log = logging.getLogger("pm_serving")

@@ -4,7 +4,7 @@ from litestar import Controller, get, post
 from litestar.datastructures import State
 from prometheus_client import Counter
 
-from pm_assets import registry
+from pm_assets.storage import registry
 from pm_serving import scoring
 from pm_serving.errors import InputError, NoModelError
 from pm_serving.model import LoadedModel, ModelHolder

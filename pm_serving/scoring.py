@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 
-from pm_assets.latest_features import MachineHistory, latest_features
-from pm_assets.scoring import top_sensors
+from pm_assets.core.latest_features import MachineHistory, latest_features
+from pm_assets.core.scoring import top_sensors
 from pm_serving.errors import InputError
 from pm_serving.model import LoadedModel
 from pm_serving.schemas import Prediction, PredictRequest

@@ -4,17 +4,17 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pm_assets import paths, registry
+from pm_assets.storage import paths, registry
 
 
 @dataclass(frozen=True)
 class Settings:
     model_alias: str = registry.CHAMPION
     #: The pointer file promotion writes; polled for changes (the registry is asked only when it changes).
-    pointer_path: Path = field(default_factory=registry.champion_pointer_path)
+    pointer_path: Path = field(default_factory=paths.champion_pointer_path)
     poll_seconds: float = 5.0
     api_key: str | None = None  # when set, every route but /health needs header `X-API-Key`
-    inference_log_dir: Path = field(default_factory=lambda: paths.data_dir() / "inference")
+    inference_log_dir: Path = field(default_factory=lambda: paths.inference_log_dir())
     max_body_bytes: int = 64 * 1024 * 1024
     max_batch_machines: int = 5000
     max_readings: int = 2000

@@ -2,10 +2,10 @@
 
 import datetime as dt
 
-from pm_assets import landing, paths
-from pm_assets.constants import PARTITION_START
-from pm_assets.runner import ingest_stages, materialize, run_stages
-from pm_assets.simulator import FleetConfig, simulate_fleet
+from pm_assets.core.constants import PARTITION_START
+from pm_assets.drivers.runner import ingest_stages, materialize, run_stages
+from pm_assets.sources.simulator import FleetConfig, simulate_fleet
+from pm_assets.storage import landing, paths
 
 
 def model_config(iterations: int = 60, **overrides) -> dict:

@@ -7,9 +7,10 @@ import duckdb
 import polars as pl
 import pytest
 
-from pm_assets import landing, paths
-from pm_assets.runner import materialize
-from pm_assets.simulator import FleetConfig, simulate_fleet
+from pm_assets.drivers.runner import materialize
+from pm_assets.sources.simulator import FleetConfig, simulate_fleet
+from pm_assets.storage import landing, paths
+from pm_assets.storage.atomic import write_atomic
 
 DAY = dt.date(2025, 1, 3)
 FLEET = FleetConfig(n_machines=6, n_days=8, readings_per_day=24, seed=5)
@@ -51,7 +52,7 @@ def test_broken_rows_are_quarantined_and_counted(landed, instance):
         good[1:2].with_columns(pl.lit("M9999").alias("machine_id")),
         good[2:3].with_columns(pl.lit("-4").alias("cycle")),
     ])
-    landing.write_atomic(broken, day_file.with_name("gateway.parquet"))
+    write_atomic(day_file.with_name("gateway.parquet"), broken.write_parquet)
     materialize("machines", instance_=instance)
     result = materialize("raw_telemetry", (DAY, DAY), instance_=instance)
     meta = _metadata(result, "raw_telemetry")
@@ -69,7 +70,7 @@ def test_a_failed_load_leaves_the_previous_state(landed, instance):
     materialize("raw_telemetry", (DAY, DAY), instance_=instance)
     before = _sql("select count(*), max(_loaded_at) from raw.telemetry")[0]
     day_file = landing.daily_files(paths.landing_dir(), "telemetry", DAY)[0]
-    landing.write_atomic(pl.read_parquet(day_file).drop("sensor_10"), day_file)  # the schema no longer matches
+    write_atomic(day_file, pl.read_parquet(day_file).drop("sensor_10").write_parquet)  # the schema no longer matches
     result = materialize("raw_telemetry", (DAY, DAY), instance_=instance, raise_on_error=False)
     assert not result.success
     assert "do not match warehouse table raw.telemetry" in str(result.get_step_failure_events()[0].event_specific_data.error)

@@ -4,12 +4,12 @@ import datetime as dt
 import json
 
 import duckdb
-import pytest
 
-from pm_assets import loop, paths, registry
-from pm_assets.constants import PARTITION_START
-from pm_assets.runner import instance, materialize
-from pm_assets.simulator import DriftScenario, FleetConfig
+from pm_assets.core.constants import PARTITION_START
+from pm_assets.drivers import loop
+from pm_assets.drivers.runner import materialize
+from pm_assets.sources.simulator import DriftScenario, FleetConfig
+from pm_assets.storage import paths, registry
 from tests.pipeline.conftest import model_config, warehouse_with_features
 
 HISTORY, STREAM = 30, 3

@@ -5,9 +5,9 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from pm_assets import paths, registry
-from pm_assets.runner import materialize
-from pm_assets.simulator import FleetConfig
+from pm_assets.drivers.runner import materialize
+from pm_assets.sources.simulator import FleetConfig
+from pm_assets.storage import paths, registry
 from tests.pipeline.conftest import model_config, warehouse_with_features
 
 FLEET = FleetConfig(n_machines=12, n_days=60, readings_per_day=24, seed=9)

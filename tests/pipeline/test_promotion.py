@@ -6,10 +6,10 @@ import datetime as dt
 import mlflow
 import pytest
 
-from pm_assets import registry
-from pm_assets.constants import PARTITION_START
-from pm_assets.runner import materialize
-from pm_assets.simulator import FleetConfig
+from pm_assets.core.constants import PARTITION_START
+from pm_assets.drivers.runner import materialize
+from pm_assets.sources.simulator import FleetConfig
+from pm_assets.storage import registry
 from tests.pipeline.conftest import warehouse_with_features
 
 HISTORY, SHADOW = 40, 7  # healthy rows' RUL labels mature after 125 h: a shadow lasts about a week

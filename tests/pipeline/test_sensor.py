@@ -6,7 +6,7 @@ import time
 import dagster as dg
 import pytest
 
-from pm_assets.sensors import FailedCheck, decide, retrain_on_failed_check
+from pm_assets.defs.sensors import FailedCheck, decide, retrain_on_failed_check
 
 
 @pytest.fixture(autouse=True)

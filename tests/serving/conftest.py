@@ -5,7 +5,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from pm_assets.sample_model import train_and_register
+from pm_assets.drivers.sample_model import train_and_register
 
 
 @pytest.fixture(scope="session")

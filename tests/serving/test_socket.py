@@ -8,17 +8,15 @@ from urllib.parse import urlparse
 
 import httpx
 import mlflow
-import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from mlflow import MlflowClient
 
-from pm_assets import registry
+from pm_assets.drivers.sample_model import train_and_register
+from pm_assets.storage import registry
 from pm_serving.app import create_app
 from pm_serving.model import ModelHolder
 from pm_serving.settings import Settings
-
-from pm_assets.sample_model import train_and_register
 
 from .conftest import machine_payload
 from .server import running

@@ -1,6 +1,6 @@
 import polars as pl
 
-from pm_assets.cli import main
+from pm_assets.drivers.cli import main
 
 
 def test_benchmark_command_predicts_every_test_unit(cmapss_dir, tmp_path, capsys):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pm_assets.drift import drifted_share, fit_reference, fit_relations, psi
+from pm_assets.core.drift import drifted_share, fit_reference, fit_relations, psi
 
 
 def _stream(rng, rows: int, shift: float = 0.0, mix=(0.5, 0.3, 0.2)):

@@ -4,9 +4,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pm_assets.features import FeatureConfig, build_features, fit_feature_spec
-from pm_assets.labels import LabelConfig, build_labels
-from pm_assets.simulator import FleetConfig, simulate_fleet
+from pm_assets.core.features import FeatureConfig, build_features, fit_feature_spec
+from pm_assets.core.labels import LabelConfig, build_labels
+from pm_assets.sources.simulator import FleetConfig, simulate_fleet
 
 T0 = dt.datetime(2025, 1, 1)
 

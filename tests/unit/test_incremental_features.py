@@ -13,9 +13,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pm_assets import feature_store
-from pm_assets.features import build_features, fit_feature_spec
-from pm_assets.simulator import FleetConfig, simulate_fleet
+from pm_assets.core.features import build_features, fit_feature_spec
+from pm_assets.sources.simulator import FleetConfig, simulate_fleet
+from pm_assets.storage import feature_store
 
 DAYS = 24
 T0 = dt.datetime(2025, 1, 1)

@@ -2,9 +2,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pm_assets.features import FeatureConfig, build_features, fit_feature_spec
-from pm_assets.latest_features import MachineHistory, latest_features
-from pm_assets.simulator import FleetConfig, simulate_fleet
+from pm_assets.core.features import FeatureConfig, build_features, fit_feature_spec
+from pm_assets.core.latest_features import MachineHistory, latest_features
+from pm_assets.sources.simulator import FleetConfig, simulate_fleet
 
 
 @pytest.fixture(scope="module")

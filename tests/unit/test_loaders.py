@@ -3,10 +3,10 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from pm_assets import landing
-from pm_assets.loaders.cmapss import load_cmapss
-from pm_assets.loaders.tabular import load_tabular
-from pm_assets.validation import TELEMETRY, validate
+from pm_assets.sources.loaders.cmapss import load_cmapss
+from pm_assets.sources.loaders.tabular import load_tabular
+from pm_assets.sources.validation import TELEMETRY, validate
+from pm_assets.storage import landing
 
 
 def test_cmapss_train_fd001_has_100_engines_run_to_failure(cmapss_dir):

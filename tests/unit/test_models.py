@@ -1,12 +1,11 @@
 import numpy as np
-import polars as pl
 import pytest
 
-from pm_assets.features import fit_feature_spec
-from pm_assets.labels import LabelConfig
-from pm_assets.metrics import choose_threshold, mean_lead_time_hours, nasa_score, should_promote
-from pm_assets.models import TrainConfig, build_training_set, fit_bundle, grouped_folds
-from pm_assets.simulator import FleetConfig, simulate_fleet
+from pm_assets.core.features import fit_feature_spec
+from pm_assets.core.labels import LabelConfig
+from pm_assets.core.metrics import choose_threshold, mean_lead_time_hours, nasa_score, should_promote
+from pm_assets.core.models import TrainConfig, build_training_set, fit_bundle, grouped_folds
+from pm_assets.sources.simulator import FleetConfig, simulate_fleet
 
 
 def test_grouped_folds_never_put_a_machine_on_both_sides():

@@ -5,8 +5,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from pm_assets.labels import LabelConfig, build_labels
-from pm_assets.metrics import matured_performance
+from pm_assets.core.labels import LabelConfig, build_labels
+from pm_assets.core.metrics import matured_performance
 
 T0 = dt.datetime(2025, 1, 1)
 

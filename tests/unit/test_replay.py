@@ -5,14 +5,14 @@ import datetime as dt
 
 import polars as pl
 
-from pm_assets.assets.monitoring import DriftConfig
-from pm_assets.drift_reference import build_reference, compare
-from pm_assets.features import build_features, fit_feature_spec
-from pm_assets.labels import LabelConfig
-from pm_assets.loaders.cmapss import load_cmapss
-from pm_assets.models import TrainConfig, build_training_set, fit_bundle
-from pm_assets.replay import cmapss_phases
-from pm_assets.scoring import with_predictions
+from pm_assets.core.drift_reference import build_reference, compare
+from pm_assets.core.features import build_features, fit_feature_spec
+from pm_assets.core.labels import LabelConfig
+from pm_assets.core.models import TrainConfig, build_training_set, fit_bundle
+from pm_assets.core.scoring import with_predictions
+from pm_assets.defs.assets.monitoring import DriftConfig
+from pm_assets.sources.loaders.cmapss import load_cmapss
+from pm_assets.sources.replay import cmapss_phases
 
 
 def test_replay_flags_fd003_and_not_fd001(cmapss_dir):

@@ -3,8 +3,9 @@
 import polars as pl
 import pytest
 
-from pm_assets import landing, paths, simulation
-from pm_assets.simulator import DriftScenario, FleetConfig, simulate_fleet
+from pm_assets.sources import simulation
+from pm_assets.sources.simulator import DriftScenario, FleetConfig, simulate_fleet
+from pm_assets.storage import landing, paths
 
 CONFIG = FleetConfig(n_machines=4, n_days=10, readings_per_day=6, seed=3, drift=DriftScenario("recalibration", 7, 0.5))
 

@@ -3,7 +3,7 @@ import polars as pl
 import pytest
 from scipy.stats import ks_2samp
 
-from pm_assets.simulator import FAILURE_MODES, DriftScenario, FleetConfig, simulate_fleet
+from pm_assets.sources.simulator import FAILURE_MODES, DriftScenario, FleetConfig, simulate_fleet
 
 SMALL = FleetConfig(n_machines=20, n_days=60, readings_per_day=24, seed=7)
 

@@ -3,7 +3,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from pm_assets.validation import EVENTS, MACHINES, TELEMETRY, validate
+from pm_assets.sources.validation import EVENTS, MACHINES, TELEMETRY, validate
 
 DAY = dt.date(2025, 1, 1)
 KNOWN = pl.Series(["M1", "M2"])

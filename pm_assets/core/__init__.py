@@ -1,0 +1,1 @@
+"""Pure domain code, no Dagster: features and their state, labels, models, metrics, drift statistics, scoring."""

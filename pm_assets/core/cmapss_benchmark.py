@@ -1,0 +1,82 @@
+"""NASA C-MAPSS benchmark: train on train_FDxxx.txt with the platform's own feature, label and model
+code, predict the RUL of every test_FDxxx.txt unit at its last cycle.
+
+Judged by machine-grouped cross-validation on the training file (truncated trajectories, as the test
+units are cut); when RUL_FDxxx.txt sits beside the files, the test predictions are scored too.
+"""
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from pm_assets.core.features import build_features, fit_feature_spec
+from pm_assets.core.labels import LabelConfig
+from pm_assets.core.metrics import rul_metrics
+from pm_assets.core.models import (
+    LIBRARIES,
+    TrainConfig,
+    build_training_set,
+    cross_validate,
+    make_estimator,
+    sample_rows,
+)
+from pm_assets.sources.loaders.cmapss import load_cmapss, read_rul
+
+ENSEMBLE = "mean of " + " and ".join(LIBRARIES)
+
+
+@dataclass
+class BenchmarkResult:
+    predictions: pl.DataFrame  # unit, rul_pred
+    cv_metrics: dict[str, dict[str, float]]  # per model, and for their mean
+    chosen: str
+    test_metrics: dict[str, float] | None
+    seconds: float
+
+
+def run(data_dir: Path, subset: str = "FD001", config: TrainConfig = TrainConfig(), log=print) -> BenchmarkResult:
+    start = time.perf_counter()
+    data_dir = Path(data_dir)
+    train = load_cmapss(data_dir / f"train_{subset}.txt")
+    test = load_cmapss(data_dir / f"test_{subset}.txt")
+    label_config = LabelConfig(rul_cap_hours=125.0)
+    spec = fit_feature_spec(train.telemetry, seed=config.seed)
+    training = build_training_set(train.telemetry, train.events, spec, label_config)
+    log(f"{subset}: {train.machines.height} training units, {training.height:,} rows, {len(spec.feature_names)} features, "
+        f"{len(spec.regime_centers)} operating regime(s), sensors {', '.join(spec.sensors)}")
+
+    cv_metrics, oof = {}, {}
+    for library in LIBRARIES:
+        validation = cross_validate(library, training, spec.feature_names, config, label_config, with_failure_model=False)
+        cv_metrics[library], oof[library] = validation.metrics, validation.rul_predictions
+        log(f"  {library:<9} CV at {len(validation.rul_predictions)} cut points: " + _format(validation.metrics))
+    mean = np.mean([oof[lib]["rul_pred"].to_numpy() for lib in LIBRARIES], axis=0)
+    cv_metrics[ENSEMBLE] = rul_metrics(oof[LIBRARIES[0]]["rul"].to_numpy(), mean)
+    log(f"  {'mean':<9} CV at {len(mean)} cut points: " + _format(cv_metrics[ENSEMBLE]))
+    chosen = min(cv_metrics, key=lambda name: cv_metrics[name]["rul_rmse"])
+
+    X = training.select(spec.feature_names).to_numpy()
+    rul = training["rul"].to_numpy()
+    rows = sample_rows(~np.isnan(rul), config.max_train_rows, config.seed)
+    libraries = LIBRARIES if chosen == ENSEMBLE else (chosen,)
+    test_features = build_features(test.telemetry, spec).group_by("machine_id", maintain_order=True).tail(1).sort("machine_id")
+    X_test = test_features.select(spec.feature_names).to_numpy()
+    predicted = np.mean([make_estimator(lib, "rul", config).fit(X[rows], rul[rows]).predict(X_test) for lib in libraries], axis=0)
+    predictions = pl.DataFrame({
+        "unit": test_features["machine_id"].str.split("-").list.last().cast(pl.Int64),
+        "rul_pred": np.clip(predicted, 0, label_config.rul_cap_hours).round(2),
+    }).sort("unit")
+
+    test_metrics = None
+    truth = data_dir / f"RUL_{subset}.txt"
+    if truth.exists():
+        test_metrics = rul_metrics(read_rul(truth)[predictions["unit"].to_numpy() - 1], predictions["rul_pred"].to_numpy())
+    return BenchmarkResult(predictions, cv_metrics, chosen, test_metrics, time.perf_counter() - start)
+
+
+def _format(metrics: dict[str, float]) -> str:
+    per_100 = metrics["rul_nasa_score"] / metrics["rul_n"] * 100
+    return f"RMSE {metrics['rul_rmse']:.2f}  MAE {metrics['rul_mae']:.2f}  NASA score {metrics['rul_nasa_score']:.0f} ({per_100:.0f} per 100 units)"

@@ -1,0 +1,258 @@
+"""Point-in-time-correct sensor features, shared by training, fleet scoring and the HTTP service.
+
+A row's features use only readings of the same machine at or before its timestamp, and only since
+the machine's last repair (a repaired machine starts a new life). Sensors are first normalised per
+operating regime (regimes are clusters of the operating settings, learned once in `fit_feature_spec`),
+so a fleet that switches regimes does not look like a fleet that degrades.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+from sklearn.cluster import KMeans
+
+from pm_assets.core.constants import SENSOR_PREFIX, SETTING_COLUMNS
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    windows: tuple[int, ...] = (10, 30)  # rolling windows, in readings
+    ewm_spans: tuple[int, ...] = (10,)
+    baseline_readings: int = 20  # a life's first readings define its own baseline
+    max_regimes: int = 8
+    regime_inertia_ratio: float = 0.02  # fewest clusters explaining 98% of the settings' spread
+
+    def __post_init__(self) -> None:
+        if not self.windows or min(self.windows) < 2:
+            raise ValueError(f"windows must be readings counts >= 2, got {self.windows}")
+
+
+@dataclass
+class FeatureSpec:
+    """What features learn from training data: kept sensors and per-regime statistics."""
+
+    config: FeatureConfig
+    sensors: list[str]
+    settings: list[str]
+    settings_mean: np.ndarray
+    settings_std: np.ndarray
+    regime_centers: np.ndarray
+    regime_mean: np.ndarray
+    regime_std: np.ndarray
+    feature_names: list[str] = field(default_factory=list)
+    input_sensors: list[str] = field(default_factory=list)  # every sensor of the data, kept or not
+    model_types: list[str] = field(default_factory=list)  # machine types seen in training
+
+    @property
+    def min_readings(self) -> int:
+        """Readings a machine needs before all of its rolling windows are full."""
+        return max(self.config.windows)
+
+
+def _setting_matrix(readings: pl.DataFrame, settings: list[str], mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    if not settings:
+        return np.zeros((readings.height, 1))
+    values = readings.select(pl.col(settings).fill_null(strategy="forward").fill_null(0.0)).to_numpy()
+    return (values - mean) / std
+
+
+def fit_feature_spec(readings: pl.DataFrame, config: FeatureConfig = FeatureConfig(), seed: int = 0) -> FeatureSpec:
+    """Learn kept sensors, operating regimes and per-regime sensor statistics from training readings."""
+    sensors_all = [c for c in readings.columns if c.startswith(SENSOR_PREFIX)]
+    if not sensors_all:
+        raise ValueError("readings have no sensor_* columns")
+    numeric = sensors_all + [s for s in SETTING_COLUMNS if s in readings.columns]
+    stats = readings.select(pl.col(numeric).cast(pl.Float64).fill_nan(None)).select(pl.all().std().name.suffix("_std"), pl.all().mean().name.suffix("_mean"))
+    std = {c: (stats[f"{c}_std"][0] or 0.0) for c in numeric}
+    # a sensor that does not move, or flips between two rounded values, carries no information
+    distinct = readings.select(pl.col(sensors_all).cast(pl.Float64).fill_nan(None).drop_nulls().n_unique())
+    sensors = [c for c in sensors_all if std[c] > 0 and distinct[c][0] > 2]
+    settings = [c for c in SETTING_COLUMNS if c in readings.columns and std.get(c, 0.0) > 0]
+    if not sensors:
+        raise ValueError("every sensor is constant in the training readings: nothing to learn from")
+    mean_s = np.array([stats[f"{c}_mean"][0] for c in settings]) if settings else np.zeros(1)
+    std_s = np.array([std[c] for c in settings]) if settings else np.ones(1)
+    scaled = _setting_matrix(readings, settings, mean_s, std_s)
+    sample = scaled[np.random.default_rng(seed).choice(len(scaled), min(len(scaled), 20_000), replace=False)]
+    centers = sample.mean(axis=0, keepdims=True)
+    total = ((sample - centers) ** 2).sum()
+    for k in range(2, config.max_regimes + 1):
+        if total == 0 or len(sample) <= k:
+            break
+        km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(sample)
+        if km.inertia_ / total < config.regime_inertia_ratio:
+            centers = km.cluster_centers_
+            break
+    model_types = sorted(readings["model_type"].drop_nulls().unique().to_list()) if "model_type" in readings.columns else []
+    spec = FeatureSpec(config, sensors, settings, mean_s, std_s, centers, np.zeros(0), np.zeros(0),
+                       feature_names(sensors, config), sensors_all, model_types)
+    regimes = assign_regimes(readings, spec)
+    values = readings.select(pl.col(sensors).fill_nan(None)).to_numpy()
+    spec.regime_mean = np.vstack([np.nanmean(values[regimes == r], axis=0) if (regimes == r).any() else np.nanmean(values, axis=0) for r in range(len(centers))])
+    spec.regime_std = np.vstack([np.nanstd(values[regimes == r], axis=0) if (regimes == r).any() else np.nanstd(values, axis=0) for r in range(len(centers))])
+    spec.regime_std[~(spec.regime_std > 0)] = 1.0
+    return spec
+
+
+def assign_regimes(readings: pl.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """The nearest learned operating regime of each reading."""
+    scaled = _setting_matrix(readings, spec.settings, spec.settings_mean, spec.settings_std)
+    distances = ((scaled[:, None, :] - spec.regime_centers[None, :, :]) ** 2).sum(axis=2)
+    return distances.argmin(axis=1)
+
+
+#: Columns of the feature state carried from one day to the next (see `extend_features`).
+STATE_COLUMNS = ("machine_id", "life_start", "first_seen", "last_ts", "carry_from")
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def empty_state() -> pl.DataFrame:
+    """The state of a fleet nothing has been seen of."""
+    return pl.DataFrame(schema={"machine_id": pl.String, "life_start": pl.Datetime("us"), "first_seen": pl.Datetime("us"),
+                                "last_ts": pl.Datetime("us"), "carry_from": pl.Datetime("us")})
+
+
+def _with_events(readings: pl.DataFrame, events: pl.DataFrame | None) -> pl.DataFrame:
+    """Add `life_start` (the last repair at or before the reading, epoch when none) and `_serviced` (last repair or maintenance)."""
+    if events is None or events.height == 0:
+        events = pl.DataFrame(schema={"machine_id": pl.String, "ts": pl.Datetime("us"), "event_type": pl.String})
+    events = events.select("machine_id", pl.col("ts").cast(pl.Datetime("us")), "event_type").sort("ts")
+    repairs = events.filter(pl.col("event_type") == "repair").select("machine_id", pl.col("ts").alias("life_start"))
+    services = events.filter(pl.col("event_type").is_in(["repair", "maintenance"])).select("machine_id", pl.col("ts").alias("_serviced"))
+    out = readings.with_columns(pl.col("ts").cast(pl.Datetime("us"))).sort("ts")
+    out = out.join_asof(repairs, left_on="ts", right_on="life_start", by="machine_id", strategy="backward", check_sortedness=False)
+    out = out.join_asof(services, left_on="ts", right_on="_serviced", by="machine_id", strategy="backward", check_sortedness=False)
+    return out.with_columns(pl.col("life_start").fill_null(_EPOCH))
+
+
+def build_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Features for every reading: `machine_id`, `ts`, then `spec.feature_names` (in that order)."""
+    return extend_features(readings, spec, events)[0].drop("life_start")
+
+
+def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFrame | None = None,
+                    state: pl.DataFrame | None = None, carry: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Features of `readings` (`machine_id, ts, life_start`, then `spec.feature_names`) that continue
+    each machine's history, and the state after them.
+
+    `state` (`STATE_COLUMNS`, one row per machine) and `carry` (the machine's stored feature rows
+    from `carry_from` to `last_ts`: the last `max(windows) - 1` readings of its current life) are
+    what a previous call returned and stored; without them every machine starts fresh, which is the
+    full recompute. `events` must hold each machine's repairs and maintenance up to its last reading.
+    """
+    missing = [c for c in spec.sensors + spec.settings if c not in readings.columns]
+    if missing:
+        raise ValueError(f"readings lack sensors or settings the model was trained on: {missing}")
+    state = empty_state() if state is None else state
+    new = _with_events(readings.select("machine_id", "ts", *spec.settings, *spec.sensors), events)
+    # a reading with a missing setting keeps its machine's previous regime (filled below, carried rows included)
+    known_settings = pl.all_horizontal(pl.col(spec.settings).is_not_null()) if spec.settings else pl.lit(True)
+    regimes = assign_regimes(new.with_columns(pl.col(spec.settings).fill_null(0.0)) if spec.settings else new, spec)
+    new = new.with_columns(pl.Series("_regime", regimes, dtype=pl.Int32)).join(
+        state.select("machine_id", "first_seen"), on="machine_id", how="left").select(
+        "machine_id", "ts", "life_start",
+        # hours since service count from the last repair or maintenance, else from when the machine was first seen
+        pl.coalesce("_serviced", "first_seen", pl.col("ts").min().over("machine_id")).alias("_service_ref"),
+        pl.when(known_settings).then(pl.col("_regime")).alias("regime"),
+        *(pl.col(s).cast(pl.Float64).fill_nan(None) for s in spec.sensors),
+        pl.lit(False).alias("_carried"),
+    )
+    frame = _prepend_carry(new, state, carry, spec).sort("machine_id", "ts")
+    frame = frame.with_columns(pl.col("regime").forward_fill().over("machine_id").fill_null(0))
+    # new readings are normalised by their regime; carried rows hold normalised values already
+    values, regime = frame.select(spec.sensors).to_numpy(), frame["regime"].to_numpy()
+    normalized = np.where(frame["_carried"].to_numpy()[:, None], values, (values - spec.regime_mean[regime]) / spec.regime_std[regime])
+    group = pl.struct("machine_id", "life_start")
+    cfg = spec.config
+    frame = frame.with_columns(
+        *(pl.Series(s, normalized[:, i]).fill_nan(None) for i, s in enumerate(spec.sensors)),
+    ).with_columns(
+        # a missing or faulty reading repeats the last good one of its life (never a later one)
+        pl.col(spec.sensors).forward_fill().over(group).fill_null(0.0),
+    )
+    frame = frame.with_columns((pl.col("_age0").first().over(group).fill_null(0) + pl.int_range(pl.len()).over(group)).cast(pl.Float64)
+                               .alias("age_readings"))
+    age = pl.col("age_readings")
+    columns: list[pl.Expr] = [((pl.col("ts") - pl.col("_service_ref")).dt.total_microseconds() / 3.6e9).alias("hours_since_service")]
+    for s in spec.sensors:
+        z = pl.col(s)
+        # the baseline sum carried in the last carried row, plus this call's early readings
+        early_sum = pl.when(pl.col("_carried")).then(pl.col(f"{s}__base_sum").fill_null(0.0)).otherwise(z * (age < cfg.baseline_readings).cast(pl.Float64))
+        baseline = early_sum.cum_sum().over(group) / pl.min_horizontal(age + 1, cfg.baseline_readings)
+        columns.append((z - baseline).alias(f"{s}__from_baseline"))
+        for w in cfg.windows:
+            n = pl.min_horizontal(age + 1, w)
+            sum_i, sum_z = age.rolling_sum(w, min_samples=1).over(group), z.rolling_sum(w, min_samples=1).over(group)
+            sum_iz = (age * z).rolling_sum(w, min_samples=1).over(group)
+            sum_ii = (age * age).rolling_sum(w, min_samples=1).over(group)
+            denominator = n * sum_ii - sum_i * sum_i
+            columns += [
+                (sum_z / n).alias(f"{s}__mean_{w}"),
+                z.rolling_std(w, min_samples=2).over(group).fill_null(0.0).alias(f"{s}__std_{w}"),
+                pl.when(denominator > 0).then((n * sum_iz - sum_i * sum_z) / denominator).otherwise(0.0).alias(f"{s}__slope_{w}"),
+            ]
+        w = max(cfg.windows)
+        columns += [z.rolling_min(w, min_samples=1).over(group).alias(f"{s}__min_{w}"), z.rolling_max(w, min_samples=1).over(group).alias(f"{s}__max_{w}")]
+        for span in cfg.ewm_spans:
+            # a carried life restarts its average from the stored one: only the last carried row seeds it
+            seed = pl.when(pl.col("_carried")).then(pl.col(f"{s}__ewm_{span}_seed")).otherwise(z)
+            columns.append(seed.ewm_mean(span=span, adjust=False).over(group).alias(f"{s}__ewm_{span}"))
+    frame = frame.with_columns(columns)
+    features = frame.filter(~pl.col("_carried")).rename({s: f"{s}__now" for s in spec.sensors})
+    return features.select("machine_id", "ts", "life_start", *spec.feature_names), _next_state(frame, state, max(cfg.windows) - 1)
+
+
+def _prepend_carry(new: pl.DataFrame, state: pl.DataFrame, carry: pl.DataFrame | None, spec: FeatureSpec) -> pl.DataFrame:
+    """The new rows after their machines' carried rows (current life only), which hold what the windows,
+    the baseline and the moving averages need; `_age0` is the age of each life's first row in the frame."""
+    cfg = spec.config
+    seeds = [f"{s}__base_sum" for s in spec.sensors] + [f"{s}__ewm_{span}_seed" for s in spec.sensors for span in cfg.ewm_spans]
+    new = new.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ["_age0", *seeds])
+    if carry is None or carry.is_empty():
+        return new
+    carry = carry.join(state.select("machine_id", "life_start"), on="machine_id").sort("machine_id", "ts")
+    last = pl.col("ts") == pl.col("ts").max().over("machine_id")
+    base_count = pl.min_horizontal(pl.col("age_readings") + 1, cfg.baseline_readings)
+    rows = carry.select(
+        "machine_id", "ts", "life_start", pl.lit(None, pl.Datetime("us")).alias("_service_ref"),
+        pl.col("regime").cast(pl.Int32),
+        *(pl.col(f"{s}__now").alias(s) for s in spec.sensors),
+        pl.lit(True).alias("_carried"),
+        pl.col("age_readings").min().over("machine_id").alias("_age0"),
+        *(pl.when(last).then((pl.col(f"{s}__now") - pl.col(f"{s}__from_baseline")) * base_count).alias(f"{s}__base_sum")
+          for s in spec.sensors),
+        *(pl.when(last).then(pl.col(f"{s}__ewm_{span}")).alias(f"{s}__ewm_{span}_seed") for s in spec.sensors for span in cfg.ewm_spans),
+    )
+    return pl.concat([rows, new], how="diagonal_relaxed")
+
+
+def _next_state(frame: pl.DataFrame, state: pl.DataFrame, keep: int) -> pl.DataFrame:
+    """Per machine: its current life, when it was first seen, its last reading and where the rows to carry begin."""
+    latest = frame.filter(pl.col("life_start") == pl.col("life_start").last().over("machine_id"))
+    seen = latest.group_by("machine_id").agg(
+        pl.col("life_start").last(), pl.col("ts").last().alias("last_ts"),
+        pl.col("ts").tail(keep).first().alias("carry_from"),
+    ).join(frame.filter(~pl.col("_carried")).group_by("machine_id").agg(pl.col("ts").min().alias("_first")), on="machine_id")
+    seen = seen.join(state.select("machine_id", "first_seen"), on="machine_id", how="left").select(
+        "machine_id", "life_start", pl.coalesce("first_seen", "_first").alias("first_seen"), "last_ts", "carry_from")
+    kept = state.join(seen, on="machine_id", how="anti")
+    return pl.concat([kept, seen.cast(dict(empty_state().schema))]).sort("machine_id")
+
+
+def feature_names(sensors: list[str], config: FeatureConfig) -> list[str]:
+    """The model's input columns, in order."""
+    names = ["hours_since_service", "regime", *(f"{s}__now" for s in sensors), "age_readings"]
+    for s in sensors:
+        names.append(f"{s}__from_baseline")
+        for w in config.windows:
+            names += [f"{s}__mean_{w}", f"{s}__std_{w}", f"{s}__slope_{w}"]
+        names += [f"{s}__min_{max(config.windows)}", f"{s}__max_{max(config.windows)}"]
+        names += [f"{s}__ewm_{span}" for span in config.ewm_spans]
+    return names
+
+
+def sensor_of(feature: str) -> str | None:
+    """The sensor a feature is computed from (`sensor_03__mean_15` -> `sensor_03`), or None."""
+    return feature.split("__")[0] if feature.startswith(SENSOR_PREFIX) else None

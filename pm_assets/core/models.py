@@ -1,0 +1,206 @@
+"""Model training and validation: CatBoost or LightGBM, a RUL regressor and a failure classifier.
+
+Validation is machine-grouped cross-validation (no machine on both sides) with the C-MAPSS test
+protocol: each held-out machine is cut at random points and the RUL is predicted there.
+"""
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sklearn.model_selection import GroupKFold
+
+from pm_assets.core.features import FeatureSpec, build_features, sensor_of
+from pm_assets.core.labels import LabelConfig, build_labels
+from pm_assets.core.metrics import (
+    choose_threshold,
+    classification_metrics,
+    mean_lead_time_hours,
+    rul_error_profile,
+    rul_metrics,
+)
+
+LIBRARIES = ("catboost", "lightgbm")
+RISK_LEVELS = ("low", "medium", "high")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    n_folds: int = 5
+    cuts_per_machine: int = 5  # random truncation points per held-out machine for RUL validation
+    seed: int = 42
+    iterations: int = 250
+    learning_rate: float = 0.08
+    max_train_rows: int = 60_000  # hourly readings are strongly autocorrelated: a sample learns as well
+    miss_cost: float = 10.0  # cost of a missed failure, relative to…
+    false_alarm_cost: float = 1.0  # …the cost of a false alarm
+
+    def __post_init__(self) -> None:
+        if self.n_folds < 2:
+            raise ValueError(f"n_folds must be >= 2, got {self.n_folds}")
+        if self.miss_cost <= 0 or self.false_alarm_cost <= 0:
+            raise ValueError("miss_cost and false_alarm_cost must be > 0")
+
+
+def make_estimator(library: str, task: str, config: TrainConfig) -> Any:
+    if library == "catboost":
+        from catboost import CatBoostClassifier, CatBoostRegressor
+
+        cls = CatBoostRegressor if task == "rul" else CatBoostClassifier
+        return cls(iterations=config.iterations, learning_rate=config.learning_rate, depth=6, border_count=32,
+                   random_seed=config.seed, verbose=0, allow_writing_files=False, thread_count=-1)
+    if library == "lightgbm":
+        from lightgbm import LGBMClassifier, LGBMRegressor
+
+        cls = LGBMRegressor if task == "rul" else LGBMClassifier
+        return cls(n_estimators=config.iterations, learning_rate=config.learning_rate, num_leaves=31, min_child_samples=20,
+                   subsample=0.8, subsample_freq=1, colsample_bytree=0.5, max_bin=63, random_state=config.seed,
+                   verbose=-1, n_jobs=-1)
+    raise ValueError(f"unknown library {library!r}; expected one of {LIBRARIES}")
+
+
+@dataclass
+class ModelBundle:
+    """Everything needed to score: features spec, both models, the alert threshold, and how it was judged."""
+
+    library: str
+    feature_spec: FeatureSpec
+    label_config: LabelConfig
+    rul_model: Any
+    failure_model: Any
+    threshold: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    feature_importance: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self.feature_spec.feature_names
+
+    def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Remaining useful life (hours, capped) and failure probability within the horizon."""
+        if self.library == "lightgbm":  # the booster itself: the scikit-learn wrapper costs ~1 ms a call
+            rul, probability = self.rul_model.booster_.predict(features), self.failure_model.booster_.predict(features)
+        else:
+            rul, probability = self.rul_model.predict(features), self.failure_model.predict_proba(features)[:, 1]
+        return np.clip(rul, 0, self.label_config.rul_cap_hours), probability
+
+    def risk_level(self, probability: np.ndarray) -> np.ndarray:
+        """`high` at or above the alert threshold, `medium` above half of it, else `low`."""
+        return np.where(probability >= self.threshold, "high", np.where(probability >= self.threshold / 2, "medium", "low"))
+
+    def sensor_contributions(self, features: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """The failure model's own per-feature contributions (log-odds), summed per sensor."""
+        if self.library == "lightgbm":
+            contributions = self.failure_model.booster_.predict(features, pred_contrib=True)[:, :-1]
+        else:
+            from catboost import Pool
+
+            contributions = self.failure_model.get_feature_importance(Pool(features), type="ShapValues")[:, :-1]
+        sensors, mapping = self._sensor_mapping
+        return sensors, contributions @ mapping
+
+    @functools.cached_property
+    def _sensor_mapping(self) -> tuple[list[str], np.ndarray]:
+        """Sensors, and the features x sensors 0/1 matrix that sums feature contributions per sensor."""
+        sensors = sorted({s for f in self.feature_names if (s := sensor_of(f))})
+        return sensors, np.array([[sensor_of(f) == s for s in sensors] for f in self.feature_names], dtype=float)
+
+
+def build_training_set(readings: pl.DataFrame, events: pl.DataFrame, spec: FeatureSpec, label_config: LabelConfig) -> pl.DataFrame:
+    """Features joined to labels, one row per reading with any known label."""
+    labels = build_labels(readings, events, label_config)
+    features = build_features(readings, spec, events)
+    joined = features.join(labels, on=["machine_id", "ts"], how="inner")
+    return joined.filter(pl.col("rul").is_not_null() | pl.col("fails_within_horizon").is_not_null())
+
+
+def _cut_points(frame: pl.DataFrame, per_machine: int, seed: int) -> np.ndarray:
+    """Row indices of random truncation points of each machine (rows with a known RUL)."""
+    rng = np.random.default_rng(seed)
+    indexed = frame.with_row_index("_row").filter(pl.col("rul").is_not_null())
+    picks = []
+    for rows in indexed.group_by("machine_id", maintain_order=True).agg("_row")["_row"]:
+        rows = rows.to_numpy()
+        picks.append(rng.choice(rows, min(per_machine, len(rows)), replace=False))
+    return np.sort(np.concatenate(picks)) if picks else np.array([], dtype=int)
+
+
+def grouped_folds(machines: np.ndarray, n_folds: int):
+    """(train, test) row indices per fold; all rows of a machine fall on one side."""
+    n_folds = min(n_folds, len(np.unique(machines)))
+    return GroupKFold(n_splits=n_folds).split(np.zeros(len(machines)), groups=machines)
+
+
+def sample_rows(mask: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    rows = np.flatnonzero(mask)
+    if len(rows) > limit:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
+    return rows
+
+
+@dataclass
+class Validation:
+    metrics: dict[str, float]
+    rul_predictions: pl.DataFrame  # machine_id, ts, rul, rul_pred at the cut points (out of fold)
+    failure_predictions: pl.DataFrame  # machine_id, ts, label, probability on labelled rows (out of fold)
+    threshold: float  # the alert threshold of least cost on the out-of-fold probabilities
+
+
+def cross_validate(library: str, training_set: pl.DataFrame, feature_names: list[str], config: TrainConfig,
+                   label_config: LabelConfig, with_failure_model: bool = True) -> Validation:
+    """Machine-grouped cross-validation of both tasks."""
+    X = training_set.select(feature_names).to_numpy()
+    rul = training_set["rul"].to_numpy()
+    fail = training_set["fails_within_horizon"].to_numpy()
+    machines = training_set["machine_id"].to_numpy()
+    cuts = _cut_points(training_set, config.cuts_per_machine, config.seed)
+    oof_rul = np.full(len(X), np.nan)
+    oof_prob = np.full(len(X), np.nan)
+    for fold, (train_idx, test_idx) in enumerate(grouped_folds(machines, config.n_folds)):
+        train_mask = np.zeros(len(X), bool)
+        train_mask[train_idx] = True
+        rows = sample_rows(train_mask & ~np.isnan(rul), config.max_train_rows, config.seed + fold)
+        oof_rul[test_idx] = make_estimator(library, "rul", config).fit(X[rows], rul[rows]).predict(X[test_idx])
+        rows = sample_rows(train_mask & ~np.isnan(fail), config.max_train_rows, config.seed + fold)
+        if with_failure_model and len(np.unique(fail[rows])) == 2:
+            oof_prob[test_idx] = make_estimator(library, "failure", config).fit(X[rows], fail[rows]).predict_proba(X[test_idx])[:, 1]
+    oof_rul = np.clip(oof_rul, 0, label_config.rul_cap_hours)
+    metrics = rul_metrics(rul[cuts], oof_rul[cuts])
+    # every row with a known RUL, by how close to failure it was: live monitoring's baseline
+    labelled = ~np.isnan(rul)
+    metrics |= rul_error_profile(rul[labelled], oof_rul[labelled], label_config.rul_cap_hours)
+    known = ~np.isnan(fail) & ~np.isnan(oof_prob)
+    threshold = 0.5
+    if known.any() and len(np.unique(fail[known])) == 2:
+        threshold = choose_threshold(fail[known], oof_prob[known], config.miss_cost, config.false_alarm_cost)
+        metrics |= classification_metrics(fail[known], oof_prob[known], threshold)
+        hours = training_set["hours_to_failure"].to_numpy()
+        failure_id = training_set["failure_id"].to_numpy()
+        metrics["failure_mean_lead_time_hours"] = mean_lead_time_hours(
+            np.nan_to_num(hours, nan=np.inf)[known], (oof_prob >= threshold)[known], failure_id[known], 2 * label_config.horizon_hours
+        )
+    with_oof = training_set.select("machine_id", "ts", "rul").with_columns(pl.Series("rul_pred", oof_rul))
+    rul_predictions = with_oof[cuts]
+    failure_predictions = training_set.filter(pl.Series(known)).select(
+        "machine_id", "ts", pl.col("fails_within_horizon").alias("label")).with_columns(pl.Series("probability", oof_prob[known]))
+    return Validation(metrics, rul_predictions, failure_predictions, threshold)
+
+
+def fit_bundle(library: str, training_set: pl.DataFrame, spec: FeatureSpec, label_config: LabelConfig,
+               config: TrainConfig) -> tuple[ModelBundle, Validation]:
+    """Cross-validate, then fit both models on all labelled rows (sampled) of `training_set`."""
+    validation = cross_validate(library, training_set, spec.feature_names, config, label_config)
+    X = training_set.select(spec.feature_names).to_numpy()
+    rul = training_set["rul"].to_numpy()
+    fail = training_set["fails_within_horizon"].to_numpy()
+    rows = sample_rows(~np.isnan(rul), config.max_train_rows, config.seed)
+    rul_model = make_estimator(library, "rul", config).fit(X[rows], rul[rows])
+    rows = sample_rows(~np.isnan(fail), config.max_train_rows, config.seed)
+    if len(np.unique(fail[rows])) < 2:
+        raise ValueError("the training set has no failures within the horizon (or only failures): cannot train the failure model")
+    failure_model = make_estimator(library, "failure", config).fit(X[rows], fail[rows])
+    importance = dict(zip(spec.feature_names, np.asarray(rul_model.feature_importances_, float).tolist()))
+    bundle = ModelBundle(library, spec, label_config, rul_model, failure_model, validation.threshold, validation.metrics, importance)
+    return bundle, validation

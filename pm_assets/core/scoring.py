@@ -1,0 +1,33 @@
+"""Scoring feature rows with a model bundle (used by the daily predictions, `fleet_scores` and the HTTP service)."""
+
+import numpy as np
+import polars as pl
+
+from pm_assets.core.models import ModelBundle
+
+
+def top_sensors(sensors: list[str], contributions: np.ndarray, k: int = 3) -> list[list[str]]:
+    """Per row, the `k` sensors pushing the failure risk up the most (positive contributions only)."""
+    order = np.argsort(-contributions, axis=1)[:, :k]
+    return [[sensors[j] for j in row if contributions[i, j] > 0] for i, row in enumerate(order)]
+
+
+def with_predictions(bundle: ModelBundle, features: pl.DataFrame) -> pl.DataFrame:
+    """`features` with the bundle's `predicted_rul` and `failure_probability` (unchanged when empty)."""
+    if features.is_empty():
+        return features
+    rul, probability = bundle.predict(features.select(bundle.feature_names).to_numpy())
+    return features.with_columns(pl.Series("predicted_rul", rul), pl.Series("failure_probability", probability))
+
+
+def score_rows(bundle: ModelBundle, latest: pl.DataFrame) -> pl.DataFrame:
+    """Feature rows (one per machine) scored: RUL, failure probability, risk level, driving sensors."""
+    X = latest.select(bundle.feature_names).to_numpy()
+    rul, probability = bundle.predict(X)
+    sensors, contributions = bundle.sensor_contributions(X)
+    return latest.select("machine_id", "ts").with_columns(
+        pl.Series("rul_hours", rul),
+        pl.Series("failure_probability", probability),
+        pl.Series("risk_level", bundle.risk_level(probability)),
+        pl.Series("top_sensors", top_sensors(sensors, contributions), dtype=pl.List(pl.String)),
+    )

@@ -1,0 +1,78 @@
+"""The dbt project `dbt_sensors/` as Dagster assets; its tests become asset checks.
+
+Daily marts (dbt tag `daily`) are partitioned like the raw telemetry and rebuild only the days of
+the run's partition window; everything else (staging views, the event mart) is one unpartitioned set.
+"""
+
+import json
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+
+from pm_assets.defs.partitions import daily_partitions, single_run_backfill
+from pm_assets.defs.resources import dbt_cli, dbt_project
+
+
+def _manifest_is_stale() -> bool:
+    manifest = dbt_project.manifest_path
+    if not manifest.exists():
+        return True
+    sources = [p for p in dbt_project.project_dir.rglob("*") if p.suffix in {".sql", ".yml"} and "target" not in p.parts]
+    return max(p.stat().st_mtime for p in sources) > manifest.stat().st_mtime
+
+
+if _manifest_is_stale():
+    # Not `dbt_project.prepare_if_dev()`: it runs the `dbt` on PATH, which an un-activated virtualenv lacks.
+    dbt_cli().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+
+DAILY = "tag:daily"
+
+
+def _sources_through_views(manifest: dict, unique_id: str) -> set[str]:
+    """The dbt sources a model reads, directly or through views (which are never rebuilt per day)."""
+    found = set()
+    for parent in manifest["parent_map"].get(unique_id, []):
+        if parent.startswith("source."):
+            found.add(parent)
+        elif manifest["nodes"].get(parent, {}).get("config", {}).get("materialized") == "view":
+            found |= _sources_through_views(manifest, parent)
+    return found
+
+
+class Translator(DagsterDbtTranslator):
+    """Daily marts also depend on the raw tables behind their staging views.
+
+    Dagster orders a run's steps only by dependencies among the selected assets: without these, a
+    run of raw ingestion and the daily marts (the `daily` job) could rebuild the marts first.
+    """
+
+    def get_asset_spec(self, manifest, unique_id, project):
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if "daily" not in manifest["nodes"].get(unique_id, {}).get("tags", []):
+            return spec
+        present = {dep.asset_key for dep in spec.deps}
+        raw = [key for key in (self.get_asset_spec(manifest, s, project).key for s in sorted(_sources_through_views(manifest, unique_id)))
+               if key not in present]
+        return spec.replace_attributes(deps=[*spec.deps, *raw])
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, exclude=DAILY, name="dbt_models", dagster_dbt_translator=Translator())
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    yield from dbt.cli(["build"], context=context, target_path=dbt_project.target_path / "models").stream()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=DAILY,
+    name="dbt_daily_models",
+    dagster_dbt_translator=Translator(),
+    partitions_def=daily_partitions,
+    backfill_policy=single_run_backfill,
+)
+def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    window = context.partition_time_window
+    days = {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
+    context.log.info(f"rebuilding daily marts for [{days['min_date']}, {days['max_date']})")
+    # a fixed target folder keeps dbt's partial-parse state between daily runs (a fresh one costs a full parse)
+    yield from dbt.cli(["build", "--vars", json.dumps(days)], context=context, target_path=dbt_project.target_path / "daily").stream()

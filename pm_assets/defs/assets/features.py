@@ -1,0 +1,68 @@
+"""Features as data: the feature spec (kept sensors, operating regimes, per-regime normaliser), fitted
+once, and `machine_features`, a day of point-in-time features at a time in `features.machine_features`.
+
+Each day continues from the state the previous day stored (`pm_assets.storage.feature_store`), so a day
+costs a day of readings whatever the history behind it.
+"""
+
+import datetime as dt
+
+import dagster as dg
+
+from pm_assets.core.features import FeatureConfig, fit_feature_spec
+from pm_assets.defs.partitions import daily_partitions, single_run_backfill
+from pm_assets.defs.resources import WarehouseResource
+from pm_assets.storage import feature_store, model_files
+
+
+class FeatureSpecConfig(dg.Config):
+    windows: list[int] = [10, 30]
+    sample_rows: int = 300_000  # readings the regimes and normaliser are fitted on (a repeatable sample)
+
+
+@dg.asset(group_name="features", kinds={"polars"}, deps=["machine_timeseries"])
+def feature_spec(context: dg.AssetExecutionContext, config: FeatureSpecConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Which sensors carry information, the operating regimes and each sensor's per-regime normaliser.
+
+    Refitting it invalidates every stored feature row: the feature tables are emptied, and
+    `machine_features` must be backfilled from the first day (`pm train` does both)."""
+    with warehouse.connect() as con:
+        readings = con.sql(f"select {feature_store.READING_COLUMNS} from machine_timeseries "
+                           f"using sample reservoir({config.sample_rows} rows) repeatable (0)").pl()
+        if readings.is_empty():
+            raise dg.Failure("machine_timeseries is empty: materialize the ingestion and dbt assets first (`pm ingest`)")
+        spec = fit_feature_spec(readings, FeatureConfig(windows=tuple(config.windows)))
+        for table in (feature_store.FEATURES_TABLE, feature_store.STATE_TABLE):
+            con.execute(f"drop table if exists {table}")
+    path = model_files.save_feature_spec(spec)
+    return dg.MaterializeResult(metadata={
+        "spec_id": feature_store.spec_id(spec), "sensors_kept": ", ".join(spec.sensors), "operating_regimes": len(spec.regime_centers),
+        "features": len(spec.feature_names), "fitted_on_rows": readings.height, "path": dg.MetadataValue.path(str(path)),
+    })
+
+
+@dg.asset(group_name="features", kinds={"duckdb", "polars"}, partitions_def=daily_partitions, backfill_policy=single_run_backfill,
+          deps=["feature_spec", "machine_timeseries", "machine_events"])
+def machine_features(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Point-in-time features of each clean reading of the day(s), continuing each machine's life from the day before.
+
+    A re-run of day D recomputes D from the stored days before it; later days keep their rows until
+    they are re-run too (the metadata says how many there are)."""
+    spec = model_files.load_feature_spec()
+    sid = feature_store.spec_id(spec)
+    days = [dt.date.fromisoformat(key) for key in context.partition_keys]
+    totals = {"rows": 0, "machines": 0, "carried_rows": 0}
+    later = 0
+    with warehouse.connect() as con:
+        for i, day in enumerate(days, 1):
+            try:
+                figures, later = feature_store.compute_day(con, day, spec)
+            except ValueError as error:
+                raise dg.Failure(str(error)) from None
+            totals = {k: max(totals[k], v) if k == "machines" else totals[k] + v for k, v in figures.items()}
+            if len(days) > 1 and (i % 10 == 0 or i == len(days)):
+                context.log.info(f"features of {i}/{len(days)} days ({totals['rows']:,} rows)")
+    if later:
+        context.log.warning(f"{later} day(s) after {days[-1]} were computed before this run: re-run machine_features for them "
+                            "(a backfill to the last day) for their rows to follow these")
+    return dg.MaterializeResult(metadata={**totals, "days": len(days), "spec_id": sid, "later_days_not_recomputed": later})

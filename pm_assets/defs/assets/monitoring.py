@@ -1,0 +1,130 @@
+"""Drift monitoring: a reference profile of the champion's training data, and a daily drift report.
+
+The checks decide on binned PSI per operating regime (`pm_assets.core.drift_reference`, seconds at 1M
+rows): feature drift on the residuals of the sensors' relations (wear moves levels, not relations),
+prediction drift on the champion's outputs. The Evidently report, slower, is kept for people and
+runs on a sample.
+"""
+
+import datetime as dt
+import pickle
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from pm_assets.core.drift import MIN_ROWS_PER_REGIME
+from pm_assets.core.drift_reference import EVIDENTLY_SAMPLE, DriftReference, build_reference, compare
+from pm_assets.core.scoring import with_predictions
+from pm_assets.defs.assets.performance import PREDICTIONS_TABLE
+from pm_assets.defs.partitions import daily_partitions, day_window
+from pm_assets.defs.resources import WarehouseResource
+from pm_assets.storage import feature_store, paths, registry
+from pm_assets.storage.atomic import write_atomic
+
+#: Rows of the champion's training window that its reference profile is fitted on.
+REFERENCE_ROWS_PER_LIFE, REFERENCE_MAX_ROWS = 400, 200_000
+
+
+def write_reference(version: str, warehouse: WarehouseResource) -> dict:
+    """Fit and save the reference of model `version` on a sample of the stored features it was trained on."""
+    champion = registry.load_version(version).bundle
+    tags = registry.version_tags(version)
+    start, end = dt.datetime.fromisoformat(tags["data_from"]), dt.datetime.fromisoformat(tags["data_to"]) + dt.timedelta(microseconds=1)
+    with warehouse.connect(read_only=True) as con:
+        rows, _ = feature_store.sample_lives(con, end, REFERENCE_ROWS_PER_LIFE, REFERENCE_MAX_ROWS, seed=0, since=start)
+    if rows.is_empty():
+        raise dg.Failure(f"no stored features in v{version}'s training window {start}..{end}: backfill machine_features")
+    scored = with_predictions(champion, rows)
+    reference = build_reference(version, champion.feature_spec, scored)
+    write_atomic(paths.reference_path(), pickle.dumps(reference))
+    return {"champion_version": version, "rows": scored.height, "columns": len(reference.profile.columns),
+            "regimes": len(reference.profile.regimes), "from": str(start), "to": str(end)}
+
+
+@dg.asset(group_name="monitoring", deps=["champion_model", "machine_features"])
+def reference_profile(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Sensor relations and bins of the champion's features and predictions over its training data, per regime.
+
+    Also refitted by `challenger_gate` when it promotes a challenger."""
+    version = registry.alias_version(registry.CHAMPION)
+    if version is None:
+        raise dg.Failure("no champion to monitor: materialize champion_model first")
+    return dg.MaterializeResult(metadata=write_reference(version, warehouse))
+
+
+def logged_day(warehouse: WarehouseResource, start: dt.datetime, end: dt.datetime, version: str, columns: list[str]) -> pl.DataFrame:
+    """The stored `columns` of the day's features beside model `version`'s logged predictions of the same rows."""
+    with warehouse.connect(read_only=True) as con:
+        features = feature_store.read_rows(con, start, end, columns)
+        predictions = con.sql(f"select machine_id, ts, predicted_rul, failure_probability from {PREDICTIONS_TABLE} "
+                              "where ts >= $start and ts < $end and model_version = $version",
+                              params={"start": start, "end": end, "version": version}).pl()
+    return features.join(predictions, on=["machine_id", "ts"], how="inner")
+
+
+class DriftConfig(dg.Config):
+    """Defaults suit daily batches of about a thousand readings: on quiet days residual PSI stays
+    under ~0.1 (simulated fleet and C-MAPSS FD001), a recalibrated sensor scores 0.2 to 1."""
+
+    psi_threshold: float = 0.15  # a sensor's residual drifted above this PSI
+    max_drifted_share: float = 0.1  # feature_drift fails above this share of drifted sensors
+    max_prediction_psi: float = 0.6  # prediction_drift fails above this PSI of either prediction
+
+
+@dg.asset(
+    group_name="monitoring",
+    partitions_def=daily_partitions,
+    # after the day's warehouse write and the day's promotion decision (which may refit the reference)
+    deps=["reference_profile", "machine_features", "champion_predictions", "challenger_gate"],
+    check_specs=[
+        dg.AssetCheckSpec("feature_drift", asset="drift_report",
+                          description="Share of sensors whose relation to the others drifted (PSI of residuals per regime)"),
+        dg.AssetCheckSpec("prediction_drift", asset="drift_report",
+                          description="PSI of the champion's predictions (a warning: the reference predictions are in-sample)"),
+    ],
+)
+def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: WarehouseResource):
+    """The day's stored features and logged predictions against the reference: PSI per column and regime, and an
+    Evidently HTML report."""
+    if not paths.reference_path().exists():
+        raise dg.Failure(f"no reference profile at {paths.reference_path()}: materialize reference_profile first")
+    reference: DriftReference = pickle.loads(paths.reference_path().read_bytes())
+    day, end = day_window(context.partition_key)
+    scored = logged_day(warehouse, day, end, reference.version, [*reference.relations.columns, "regime"])
+    if scored.is_empty():
+        raise dg.Failure(f"no features with v{reference.version}'s logged predictions on {context.partition_key}: "
+                         "materialize machine_features and champion_predictions for it first")
+    drift = compare(reference, scored, config.psi_threshold)
+    html = _evidently_html(reference.sample, drift.monitored, context.partition_key)
+    yield dg.MaterializeResult(metadata={
+        "rows": scored.height,
+        "champion_version": reference.version,
+        "drifted_share": drift.drifted_share,
+        "prediction_psi": drift.prediction_psi,
+        "psi_by_column": dg.MetadataValue.json({c: round(v, 4) for c, v in sorted(drift.scores.items(), key=lambda kv: -kv[1])}),
+        "report": dg.MetadataValue.path(str(html)),
+    })
+    top = dict(sorted(drift.residual_scores.items(), key=lambda kv: -kv[1])[:5])
+    judged = any(np.isfinite(v) for v in drift.residual_scores.values())
+    yield dg.AssetCheckResult(check_name="feature_drift", passed=drift.drifted_share <= config.max_drifted_share,
+                              description=None if judged else f"not judged: fewer than {MIN_ROWS_PER_REGIME} readings in every regime",
+                              metadata={"drifted_share": drift.drifted_share, "max_drifted_share": config.max_drifted_share,
+                                        "psi_threshold": config.psi_threshold, "top_columns": dg.MetadataValue.json(top),
+                                        "partition": context.partition_key})
+    yield dg.AssetCheckResult(check_name="prediction_drift", passed=drift.prediction_psi <= config.max_prediction_psi,
+                              severity=dg.AssetCheckSeverity.WARN,
+                              metadata={"prediction_psi": drift.prediction_psi, "max_prediction_psi": config.max_prediction_psi,
+                                        "partition": context.partition_key})
+
+
+def _evidently_html(reference: pl.DataFrame, current: pl.DataFrame, day: str):
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    sample = current.sample(min(EVIDENTLY_SAMPLE, current.height), seed=0)
+    snapshot = Report([DataDriftPreset()]).run(current_data=sample.to_pandas(), reference_data=reference.to_pandas())
+    folder = paths.reports_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    snapshot.save_html(str(folder / f"drift_{day}.html"))
+    return folder / f"drift_{day}.html"

@@ -1,0 +1,142 @@
+"""Accuracy with delayed ground truth: the champion's (and a challenger's) daily predictions are
+logged, and judged once their truth has matured.
+
+A prediction made at time t is judged only when its label is known as of the day being checked:
+its RUL once the machine failed, or ran `rul_cap_hours` more without failing or being serviced; its
+failure-within-horizon label once the machine failed within the horizon or ran the whole horizon.
+Immature rows (null labels, `pm_assets.core.labels`) are left out rather than counted as healthy.
+"""
+
+import datetime as dt
+
+import dagster as dg
+import duckdb
+import numpy as np
+import polars as pl
+
+from pm_assets.core.labels import LabelConfig, build_labels
+from pm_assets.core.metrics import expected_rmse, matured_performance
+from pm_assets.core.models import ModelBundle
+from pm_assets.core.scoring import with_predictions
+from pm_assets.defs.partitions import daily_partitions, day_window, single_run_backfill
+from pm_assets.defs.resources import WarehouseResource
+from pm_assets.storage import feature_store, registry
+
+PREDICTIONS_TABLE = "monitoring.predictions"
+
+
+def matured_predictions(warehouse: WarehouseResource, versions: list[str], since: dt.datetime, end: dt.datetime,
+                        label_config: LabelConfig) -> pl.DataFrame:
+    """The logged predictions of `versions` in [since, end) with their labels as known at `end` (nulls: immature).
+
+    Reads only that window: the predictions, the events after `since`, and how long each machine had
+    been watched by `end` (the stored feature state)."""
+    with warehouse.connect(read_only=True) as con:
+        try:
+            predictions = con.sql(f"select * from {PREDICTIONS_TABLE} where ts >= $since and ts < $end "
+                                  "and list_contains($versions, model_version)",
+                                  params={"since": since, "end": end, "versions": versions}).pl()
+        except duckdb.CatalogException:
+            raise dg.Failure(f"no {PREDICTIONS_TABLE} table: materialize champion_predictions first") from None
+        events = con.sql("select machine_id, ts, event_type from machine_events where ts >= $since and ts < $end",
+                         params={"since": since, "end": end}).pl()
+        state, _, _ = feature_store.read_state(con, end.date())
+    observed_until = state.select("machine_id", pl.col("last_ts").alias("observed_until"))
+    labels = build_labels(predictions.select("machine_id", "ts").unique(), events, label_config, observed_until)
+    return predictions.join(labels, on=["machine_id", "ts"], how="inner")
+
+
+def live_metrics(rows: pl.DataFrame, bundle: ModelBundle) -> dict[str, float]:
+    """Live RMSE, precision, recall and lead time of `bundle`'s matured predictions in `rows`."""
+    column = lambda name: rows[name].cast(pl.Float64).fill_null(float("nan")).to_numpy()  # noqa: E731
+    return matured_performance(column("rul"), column("predicted_rul"), column("fails_within_horizon"), column("failure_probability"),
+                               bundle.threshold, column("hours_to_failure"), rows["failure_id"].to_numpy(),
+                               2 * bundle.label_config.horizon_hours)
+
+
+def _score_day(con, day: dt.date, bundles: dict[str, ModelBundle], table_spec: str | None) -> pl.DataFrame:
+    """Every model's predictions of the day's stored feature rows (read once)."""
+    start, end = day_window(day.isoformat())
+    for version, bundle in bundles.items():
+        if table_spec is not None and feature_store.spec_id(bundle.feature_spec) != table_spec:
+            raise dg.Failure(f"model v{version} was trained on another feature spec than the stored features ({table_spec}): "
+                             "retrain it (the `retrain` job) on the current features")
+    features = feature_store.read_rows(con, start, end)
+    logged = []
+    for version, bundle in bundles.items():
+        scored = with_predictions(bundle, features)
+        if scored.height:
+            logged.append(scored.select("machine_id", "ts", pl.lit(version).alias("model_version"), "predicted_rul", "failure_probability",
+                                        (pl.col("failure_probability") >= bundle.threshold).alias("alert")))
+    return pl.concat(logged) if logged else pl.DataFrame()
+
+
+@dg.asset(group_name="monitoring", kinds={"duckdb"}, partitions_def=daily_partitions, backfill_policy=single_run_backfill,
+          deps=["champion_model", "machine_features"])
+def champion_predictions(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """The champion's RUL and failure probability for each stored feature row of the day(s), and the challenger's
+    in shadow, in `monitoring.predictions`."""
+    versions = {alias: registry.alias_version(alias) for alias in (registry.CHAMPION, registry.CHALLENGER)}
+    if versions[registry.CHAMPION] is None:
+        raise dg.Failure("no champion to score with: materialize champion_model first")
+    bundles = {v: registry.load_version(v).bundle for v in dict.fromkeys(v for v in versions.values() if v is not None)}
+    rows = alerts = 0
+    with warehouse.connect() as con:
+        con.execute("create schema if not exists monitoring")
+        con.execute(f"create table if not exists {PREDICTIONS_TABLE} (machine_id varchar, ts timestamp, model_version varchar, "
+                    "predicted_rul double, failure_probability double, alert boolean)")
+        for key in context.partition_keys:
+            day = dt.date.fromisoformat(key)
+            _, _, table_spec = feature_store.read_state(con, day + dt.timedelta(days=1))
+            predictions = _score_day(con, day, bundles, table_spec)
+            start, end = day_window(key)
+            con.execute("begin transaction")
+            con.execute(f"delete from {PREDICTIONS_TABLE} where ts >= $start and ts < $end", {"start": start, "end": end})
+            if predictions.height:
+                con.register("_predictions", predictions.to_arrow())
+                con.execute(f"insert into {PREDICTIONS_TABLE} select * from _predictions")
+                con.unregister("_predictions")
+            con.execute("commit")
+            champion = predictions.filter(pl.col("model_version") == versions[registry.CHAMPION]) if predictions.height else predictions
+            rows, alerts = rows + champion.height, alerts + (int(champion["alert"].sum()) if champion.height else 0)
+    return dg.MaterializeResult(metadata={"rows": rows, "champion_version": versions[registry.CHAMPION],
+                                          "challenger_version": str(versions[registry.CHALLENGER]), "alerts": alerts})
+
+
+class PerformanceConfig(dg.Config):
+    window_days: int = 14  # predictions of the last `window_days` days (the checked one included) are judged
+    min_matured_rows: int = 200  # fewer matured RUL labels than this: the check passes, saying it cannot judge yet
+    max_rmse_ratio: float = 1.5  # fails when live RUL RMSE exceeds what cross-validation predicts for the same rows by this factor
+
+
+@dg.asset(
+    group_name="monitoring",
+    partitions_def=daily_partitions,
+    deps=["champion_predictions", "machine_events", "challenger_gate"],  # judges the champion after the day's gate
+    check_specs=[dg.AssetCheckSpec("performance_degradation", asset="model_performance",
+                                   description="Live RUL RMSE of matured predictions against what cross-validation predicts for rows as close to failure")],
+)
+def model_performance(context: dg.AssetExecutionContext, config: PerformanceConfig, warehouse: WarehouseResource):
+    """Live RMSE, precision, recall and alert lead time of the champion's logged predictions whose truth is known by the end of the day."""
+    _, end = day_window(context.partition_key)
+    window_start = end - dt.timedelta(days=config.window_days)
+    version = registry.alias_version(registry.CHAMPION)
+    if version is None:
+        raise dg.Failure("no champion to judge: materialize champion_model first")
+    bundle = registry.load_version(version).bundle
+    rows = matured_predictions(warehouse, [version], window_start, end, bundle.label_config)
+    live = live_metrics(rows, bundle)
+    truth = rows["rul"].drop_nulls().to_numpy()
+    expected = expected_rmse(bundle.metrics, truth, bundle.label_config.rul_cap_hours) if len(truth) else float("nan")
+    ratio = live["rul_rmse"] / expected if len(truth) else float("nan")
+    metadata = {"model_version": version, "window_start": str(window_start.date()), "predictions": rows.height,
+                **{k: float(v) for k, v in live.items()}, "expected_rul_rmse": float(expected), "rmse_ratio": float(ratio)}
+    yield dg.MaterializeResult(metadata=metadata)
+    judged = live["rul_rows"] >= config.min_matured_rows and np.isfinite(ratio)
+    yield dg.AssetCheckResult(
+        check_name="performance_degradation",
+        passed=not judged or bool(ratio <= config.max_rmse_ratio),
+        description=None if judged else f"{live['rul_rows']} matured predictions (judged from {config.min_matured_rows}), "
+                                        "or no cross-validated error profile to compare with: not judged",
+        metadata={**metadata, "max_rmse_ratio": config.max_rmse_ratio, "partition": context.partition_key},
+    )

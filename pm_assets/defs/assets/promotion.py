@@ -1,0 +1,65 @@
+"""The promotion gate: a challenger runs in shadow beside the champion, and replaces it only if its
+own forward predictions, judged on the same matured rows as the champion's, are better.
+
+Both models predicted those rows before their truth was known, so neither saw it: a like-for-like
+comparison, which cross-validation estimates (other rows, other training sets) are not.
+"""
+
+import datetime as dt
+
+import dagster as dg
+import mlflow
+import polars as pl
+
+from pm_assets.core.metrics import should_promote
+from pm_assets.defs.assets.monitoring import write_reference
+from pm_assets.defs.assets.performance import live_metrics, matured_predictions
+from pm_assets.defs.partitions import daily_partitions, day_window
+from pm_assets.defs.resources import WarehouseResource
+from pm_assets.storage import registry
+
+
+class GateConfig(dg.Config):
+    margin: float = 0.0  # the challenger's live RUL RMSE must be lower than the champion's by this fraction
+    min_rows: int = 200  # matured rows both models predicted, needed to decide
+    max_shadow_days: int = 14  # a challenger still undecided after this long is dropped
+
+
+@dg.asset(group_name="models", kinds={"mlflow"}, partitions_def=daily_partitions, deps=["champion_predictions", "machine_events"])
+def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Promote the challenger if its live RUL RMSE beats the champion's on the same matured rows; drop it if not."""
+    champion, challenger = registry.alias_version(registry.CHAMPION), registry.alias_version(registry.CHALLENGER)
+    if challenger is None or champion is None or challenger == champion:
+        return dg.MaterializeResult(metadata={"decision": "no challenger", "champion_version": str(champion)})
+    _, end = day_window(context.partition_key)
+    shadow_from = dt.datetime.fromisoformat(registry.version_tags(challenger).get("data_to", str(end - dt.timedelta(days=1))))
+    bundles = {v: registry.load_version(v).bundle for v in (champion, challenger)}
+    matured = matured_predictions(warehouse, [champion, challenger], shadow_from, end, bundles[champion].label_config)
+    rows = {v: matured.filter((pl.col("model_version") == v) & pl.col("rul").is_not_null()) for v in (champion, challenger)}
+    shared = rows[champion].select("machine_id", "ts").join(rows[challenger].select("machine_id", "ts"), on=["machine_id", "ts"])
+    metrics = {v: live_metrics(rows[v].join(shared, on=["machine_id", "ts"]), bundles[v]) for v in (champion, challenger)}
+    champion_rmse, challenger_rmse = metrics[champion]["rul_rmse"], metrics[challenger]["rul_rmse"]
+    if shared.height >= config.min_rows:
+        decision = "promoted" if should_promote(challenger_rmse, champion_rmse, config.margin) else "challenger lost"
+    elif (end - shadow_from).days > config.max_shadow_days:
+        decision = "challenger expired"
+    else:
+        decision = "waiting"
+    metadata = {"decision": decision, "basis": f"{shared.height} matured rows both predicted since {shadow_from}",
+                "champion_version_before": champion, "challenger_version": challenger, "margin": config.margin,
+                "champion_rul_rmse": float(champion_rmse), "challenger_rul_rmse": float(challenger_rmse), "rows": shared.height}
+    if decision == "waiting":
+        return dg.MaterializeResult(metadata={**metadata, "champion_version": champion})
+    registry.remove_alias(registry.CHALLENGER)
+    if decision == "promoted":
+        registry.set_alias(challenger, registry.CHAMPION)
+        metadata["reference"] = dg.MetadataValue.json(write_reference(challenger, warehouse))
+    # a decision is rare: its own MLflow run, not one per daily run
+    with mlflow.start_run(run_name=f"promotion-{context.partition_key}", experiment_id=registry.ensure_experiment()):
+        mlflow.set_tags({"dagster_run_id": context.run_id, "decision": decision, "basis": metadata["basis"],
+                         "champion_version_before": champion, "challenger_version": challenger})
+        for role, version in (("champion", champion), ("challenger", challenger)):
+            mlflow.log_metrics({f"{role}_live_{k}": float(v) for k, v in metrics[version].items() if v == v})
+    context.log.info(f"{decision}: challenger v{challenger} live RMSE {challenger_rmse:.2f} vs champion v{champion} "
+                     f"{champion_rmse:.2f} on {shared.height} rows")
+    return dg.MaterializeResult(metadata={**metadata, "champion_version": challenger if decision == "promoted" else champion})

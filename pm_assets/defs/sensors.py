@@ -1,0 +1,74 @@
+"""Self-healing: a failed drift or accuracy check materializes the retraining assets, once per cooldown."""
+
+import json
+import os
+import time
+from dataclasses import dataclass
+
+import dagster as dg
+
+from pm_assets.storage import registry
+
+RETRAIN_ASSETS = ["training_set", "catboost_model", "lightgbm_model", "champion_model", "reference_profile"]
+retrain_job = dg.define_asset_job("retrain", selection=RETRAIN_ASSETS, description="Training set → candidates → promotion → new reference")
+#: Checks that trigger retraining. `prediction_drift` only warns: its reference predictions are the
+#: champion's own training rows (in-sample, sharper than on new data), so it runs high on quiet days.
+WATCHED_CHECKS = [dg.AssetCheckKey(dg.AssetKey("drift_report"), "feature_drift"),
+                  dg.AssetCheckKey(dg.AssetKey("model_performance"), "performance_degradation")]
+
+
+def cooldown_seconds() -> float:
+    return float(os.environ.get("PM_RETRAIN_COOLDOWN_HOURS", 12)) * 3600
+
+
+@dataclass(frozen=True)
+class FailedCheck:
+    check: str
+    partition: str
+    record_id: int
+    run_id: str
+
+
+def decide(failures: list[FailedCheck], cursor: dict, now: float, cooldown: float,
+           challenger: str | None = None) -> tuple[dg.RunRequest | dg.SkipReason, dict]:
+    """Whether to retrain, and the new cursor. Failures seen during a cooldown, or while a challenger
+    is still in shadow (a new one would end its trial before the verdict), are acknowledged, not queued."""
+    new = [f for f in failures if f.record_id > cursor.get("last_record_id", 0)]
+    if not new:
+        return dg.SkipReason("no watched check failed since the last evaluation"), cursor
+    latest = max(new, key=lambda f: f.record_id)
+    advanced = {**cursor, "last_record_id": latest.record_id}
+    if challenger is not None:
+        return dg.SkipReason(f"{latest.check} failed on {latest.partition}, but challenger v{challenger} is in shadow: "
+                             "its verdict comes first"), advanced
+    since = now - cursor.get("last_request_at", float("-inf"))
+    if since < cooldown:
+        return dg.SkipReason(f"{latest.check} failed on {latest.partition}, but the last retraining was requested "
+                             f"{since / 3600:.1f} h ago (cooldown {cooldown / 3600:.1f} h)"), advanced
+    checks = ",".join(sorted({f.check for f in new}))  # every check that failed since the last evaluation
+    request = dg.RunRequest(
+        run_key=f"retrain-{latest.record_id}",
+        tags={"pm/trigger_check": checks, "pm/trigger_partition": latest.partition, "pm/trigger_run": latest.run_id},
+    )
+    return request, {**advanced, "last_request_at": now}
+
+
+def _failures(instance: dg.DagsterInstance) -> list[FailedCheck]:
+    records = instance.event_log_storage.get_latest_asset_check_execution_by_key(WATCHED_CHECKS)
+    failures = []
+    for key, record in records.items():
+        evaluation = record.event.asset_check_evaluation if record.event else None
+        if evaluation is None or evaluation.passed:
+            continue
+        partition = evaluation.metadata.get("partition")
+        failures.append(FailedCheck(key.name, str(partition.value if partition else ""), record.id, record.run_id))
+    return failures
+
+
+@dg.sensor(job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def retrain_on_failed_check(context: dg.SensorEvaluationContext):
+    """Request the `retrain` job when `feature_drift` or `performance_degradation` fails (tagged with the check and partition)."""
+    result, cursor = decide(_failures(context.instance), json.loads(context.cursor or "{}"), time.time(), cooldown_seconds(),
+                            registry.alias_version(registry.CHALLENGER))
+    context.update_cursor(json.dumps(cursor))
+    return result

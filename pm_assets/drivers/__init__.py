@@ -1,0 +1,1 @@
+"""What drives the platform: the `pm` command line, the in-process runner of jobs, the daily loop."""

@@ -1,0 +1,325 @@
+"""`pm`: the platform's command line. Heavy imports happen inside the commands, so `pm --help` is quick."""
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from pm_assets.sources import simulation
+    from pm_assets.sources.simulator import DriftScenario, FleetConfig
+    from pm_assets.storage import paths
+
+    if args.advance:
+        config, landed = simulation.load_state()
+        # --advance N moves the processed days on by N: a run killed after landing lands nothing more when re-run
+        processed = _processed_days(config)
+        target = (landed if args.land_only else processed) + args.advance
+        first, last = landed, min(target, config.n_days) - 1
+    else:
+        drift = DriftScenario(args.drift, args.drift_start, args.drift_share) if args.drift else None
+        config = FleetConfig(n_machines=args.machines, n_days=args.days, readings_per_day=args.readings_per_day,
+                             n_sensors=args.sensors, seed=args.seed, drift=drift)
+        first, last = 0, config.n_days - 1 if args.through is None else args.through
+    if last >= first:
+        start = time.perf_counter()
+        days, rows = simulation.land_days(config, first, last)
+        print(f"simulated fleet of {config.n_machines} machines: landed days {first}..{last} of {config.n_days} "
+              f"({days[0]}..{days[-1]}, {rows:,} readings) in {time.perf_counter() - start:.1f}s -> {paths.landing_dir()}")
+    if args.advance and not args.land_only:
+        days = [config.start_date + dt.timedelta(days=i) for i in range(_processed_days(config), min(target, config.n_days))]
+        if not days:
+            sys.exit(f"pm: error: the simulated fleet has no days left to advance to (it has {config.n_days}): start a longer one")
+        for line in _daily_work(days, config.drift and config.start_date + dt.timedelta(days=config.drift.start_day)).describe():
+            print(f"  {line}")
+
+
+def _processed_days(config) -> int:
+    """How many of the simulated fleet's days the daily work has done."""
+    from pm_assets.drivers.runner import last_daily_day
+
+    last = last_daily_day()
+    return 0 if last is None else (last - config.start_date).days + 1
+
+
+def _daily_work(days: list[dt.date], drift_start: dt.date | None) -> "loop.LoopSummary":  # noqa: F821
+    """What the daily schedule and the retraining sensor do, for each of `days`, printing each day's checks."""
+    from pm_assets.drivers import loop
+
+    print(f"daily work for {len(days)} day(s): ingest, rebuild marts and features, log predictions, check drift and matured "
+          "accuracy, retrain if a check fails")
+    return loop.stream(days, drift_start)
+
+
+def cmd_daily(args: argparse.Namespace) -> None:
+    from pm_assets.drivers.runner import last_daily_day
+
+    if args.day:
+        days = [args.day]
+    else:
+        last, landed_last = last_daily_day(), landed_range()[1]
+        if last is None:
+            sys.exit("pm: error: nothing trained yet: run `pm ingest` and `pm train` first")
+        days = [last + dt.timedelta(days=i) for i in range(1, (landed_last - last).days + 1)]
+        if not days:
+            print(f"every landed day is done (the last is {landed_last}): land the next one first")
+            return
+    for line in _daily_work(days, None).describe():
+        print(f"  {line}")
+
+
+def cmd_load(args: argparse.Namespace) -> None:
+    from pm_assets.storage import landing, paths
+
+    if args.format == "cmapss":
+        from pm_assets.sources.loaders.cmapss import load_cmapss
+
+        data = load_cmapss(args.path, rul_path=args.rul, cycle_hours=args.cycle_hours)
+    else:
+        from pm_assets.sources.loaders.tabular import load_tabular
+
+        data = load_tabular(args.path, args.mapping, source=args.source)
+    days = landing.land_dataset(data, paths.landing_dir())
+    print(f"landed {data.telemetry.height:,} readings of {data.machines.height} machines over {len(days)} days "
+          f"({days[0]}..{days[-1]}) -> {paths.landing_dir()}")
+    print("next: `pm ingest` loads them into the warehouse and builds the dbt models")
+
+
+def landed_range() -> tuple[dt.date, dt.date]:
+    from pm_assets.storage import landing, paths
+
+    days = sorted(set(landing.landed_days(paths.landing_dir(), "telemetry")) | set(landing.landed_days(paths.landing_dir(), "events")))
+    if not days:
+        sys.exit(f"no landing files under {paths.landing_dir()}: run `pm simulate` or `pm load` first")
+    return days[0], days[-1]
+
+
+def cmd_ingest(args: argparse.Namespace) -> None:
+    from pm_assets.drivers.runner import ingest_stages, run_stages
+
+    first, last = landed_range()
+    first = args.start or first
+    last = args.end or last
+    run_stages(ingest_stages((first, last)))
+    from pm_assets.storage import paths
+
+    print(f"warehouse ready: duckdb {paths.warehouse_path()}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from pm_assets.drivers.runner import run_stages, train_stages
+
+    run_stages(train_stages(landed_range()))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from pm_assets.core.constants import PARTITION_START
+    from pm_assets.drivers.runner import run_stages, train_stages
+    from pm_assets.sources import simulation
+    from pm_assets.storage import paths, registry
+
+    history = args.days - args.stream_days
+    if history < 30 or args.stream_days < 1:
+        sys.exit("pm: error: --days must leave at least 30 days of history before --stream-days (>= 1)")
+    print(f"== the platform on a simulated fleet (data in {paths.data_dir()})")
+    cmd_simulate(argparse.Namespace(**vars(args), advance=0, through=history - 1, land_only=True))
+    first = PARTITION_START
+    history_end = first + dt.timedelta(days=history - 1)
+    print(f"== ingesting {history} days of history")
+    cmd_ingest(argparse.Namespace(start=first, end=history_end))
+    print("== training CatBoost and LightGBM, promoting the better one, scoring the fleet")
+    run_stages(train_stages((first, history_end)))
+    print(f"== streaming {args.stream_days} days, one at a time ({args.drift or 'no'} drift from day {args.drift_start})")
+    # the stream runs on the simulated clock: a short cooldown lets the demo show a second retraining
+    os.environ.setdefault("PM_RETRAIN_COOLDOWN_HOURS", str(args.cooldown_days * 24))
+    config, landed = simulation.load_state()
+    days, _ = simulation.land_days(config, landed, landed + args.stream_days - 1)
+    summary = _daily_work(days, config.drift and config.start_date + dt.timedelta(days=config.drift.start_day))
+    print("== summary")
+    for line in summary.describe():
+        print(f"  {line}")
+    print(f"written to {paths.demo_summary_path()}; MLflow: mlflow ui --backend-store-uri {registry.tracking_uri()}")
+    print('fleet scores: pm sql "select * from scores.fleet_scores order by failure_probability desc limit 10"')
+
+
+def cmd_replay(args: argparse.Namespace) -> None:
+    from pm_assets.drivers import loop
+    from pm_assets.drivers.runner import ingest_stages, materialize, run_stages, train_stages
+    from pm_assets.sources.loaders.cmapss import load_cmapss
+    from pm_assets.sources.replay import cmapss_phases
+    from pm_assets.storage import landing, paths
+
+    train = load_cmapss(args.train)
+    train_days = sorted(set(train.telemetry["ts"].dt.date()))
+    # every file is read and checked before minutes of training
+    phases = cmapss_phases(args.stream, train_days[-1] + dt.timedelta(days=1), args.units_per_day)
+    days = landing.land_dataset(train, paths.landing_dir())
+    print(f"== training on {args.train.name}: {train.telemetry.height:,} readings of {train.machines.height} engines ({days[0]}..{days[-1]})")
+    run_stages(ingest_stages((days[0], days[-1])))
+    run_stages(train_stages((days[0], days[-1])))
+    for phase in phases:
+        landing.land_dataset(phase.data, paths.landing_dir())
+        print(f"== replay phase {phase.name}: {phase.data.machines.height} engines, {args.units_per_day:g} a day, "
+              f"{phase.first_day}..{phase.last_day}")
+    materialize("machines")  # the new engines, before their readings arrive
+    os.environ.setdefault("PM_RETRAIN_COOLDOWN_HOURS", str(7 * 24))
+    summary = loop.stream([day for phase in phases for day in phase.days()], phases[1].first_day if len(phases) > 1 else None)
+    flagged = {c["day"] for c in summary.failed_checks if c["check"] == "feature_drift"}
+    print("== feature drift flagged, per phase")
+    for phase in phases:
+        mine = [day for day in phase.days() if day.isoformat() in flagged]
+        print(f"  {phase.name}: {len(mine)} of {len(phase.days())} days" + (f" (first {mine[0]})" if mine else ""))
+    for line in summary.describe():
+        print(f"  {line}")
+    print(f"written to {paths.demo_summary_path()}")
+
+
+def cmd_benchmark(args: argparse.Namespace) -> None:
+    from pm_assets.core import cmapss_benchmark
+    from pm_assets.core.models import TrainConfig
+
+    result = cmapss_benchmark.run(args.data_dir, args.subset, TrainConfig(seed=args.seed, iterations=args.iterations))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    result.predictions.write_csv(args.out)
+    print(f"chosen by CV RMSE: {result.chosen}")
+    if result.test_metrics:
+        print(f"test {args.subset} against RUL_{args.subset}.txt: " + cmapss_benchmark._format(result.test_metrics))
+    else:
+        print(f"no RUL_{args.subset}.txt in {args.data_dir}: the cross-validated figures above are the estimate")
+    print(f"wrote {result.predictions.height} predictions to {args.out} in {result.seconds:.0f}s")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from pm_serving.app import create_app
+    from pm_serving.settings import Settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    print(f"serving the {settings.model_alias!r} model on http://{args.host}:{args.port} "
+          f"(API key {'required' if settings.api_key else 'off'}; OpenAPI at /schema/openapi.json)")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, workers=1, log_level="warning", access_log=False)
+
+
+def cmd_sql(args: argparse.Namespace) -> None:
+    import duckdb
+
+    from pm_assets.storage import paths
+
+    with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
+        con.sql(args.query).show(max_rows=args.max_rows)
+
+
+def _fleet_arguments(parser: argparse.ArgumentParser, drift: str | None, drift_start: int) -> None:
+    parser.add_argument("--machines", type=int, default=50)
+    parser.add_argument("--days", type=int, default=100)
+    parser.add_argument("--readings-per-day", type=int, default=24)
+    parser.add_argument("--sensors", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--drift", choices=["recalibration", "new_regime", "new_failure_mode"], default=drift)
+    parser.add_argument("--drift-start", type=int, default=drift_start, help="day (0-based) the drift begins")
+    parser.add_argument("--drift-share", type=float, default=0.5, help="share of machines the drift touches")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pm_assets.core.models import TrainConfig
+
+    parser = argparse.ArgumentParser(prog="pm", description="Predictive-maintenance platform")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="the main job: history, first champion, a drifting stream, detection, retraining")
+    _fleet_arguments(demo, drift="recalibration", drift_start=88)
+    demo.add_argument("--stream-days", type=int, default=15, help="last days, streamed one by one after the first champion")
+    demo.add_argument("--cooldown-days", type=float, default=5, help="retraining cooldown, in simulated days")
+    demo.set_defaults(func=cmd_demo)
+
+    simulate = commands.add_parser("simulate", help="land a simulated fleet's days; --advance lands the next ones and runs the daily work")
+    _fleet_arguments(simulate, drift=None, drift_start=90)
+    simulate.add_argument("--through", type=int, help="land days 0..THROUGH only (default: all); advance later")
+    simulate.add_argument("--advance", type=int, default=0, metavar="N",
+                          help="land the next N days of the fleet started before, then ingest, score and check each")
+    simulate.add_argument("--land-only", action="store_true", help="with --advance: only land (the `daily` schedule does the rest)")
+    simulate.set_defaults(func=cmd_simulate)
+
+    load = commands.add_parser("load", help="convert external telemetry into landing files")
+    formats = load.add_subparsers(dest="format", required=True)
+    cmapss = formats.add_parser("cmapss", help="a NASA C-MAPSS train_/test_FDxxx.txt file")
+    cmapss.add_argument("path", type=Path)
+    cmapss.add_argument("--rul", type=Path, help="the matching RUL_FDxxx.txt, for test files")
+    cmapss.add_argument("--cycle-hours", type=float, default=1.0, help="hours one cycle stands for")
+    tabular = formats.add_parser("tabular", help="a folder of CSV/Parquet files with a YAML column mapping")
+    tabular.add_argument("path", type=Path)
+    tabular.add_argument("--mapping", type=Path, required=True)
+    tabular.add_argument("--source", default="tabular", help="name of this source's landing files")
+    for sub in (cmapss, tabular):
+        sub.set_defaults(func=cmd_load)
+
+    ingest = commands.add_parser("ingest", help="load landing files into DuckDB and build the dbt models")
+    ingest.add_argument("--start", type=dt.date.fromisoformat, help="first day (default: first landed)")
+    ingest.add_argument("--end", type=dt.date.fromisoformat, help="last day (default: last landed)")
+    ingest.set_defaults(func=cmd_ingest)
+
+    replay = commands.add_parser("replay", help="train on one C-MAPSS file, then stream others day by day through the monitoring")
+    replay.add_argument("train", type=Path, help="e.g. train_FD001.txt: the first champion's data")
+    replay.add_argument("stream", type=Path, nargs="+", help="e.g. test_FD001.txt test_FD003.txt: replayed one after the other")
+    replay.add_argument("--units-per-day", type=float, default=10, help="engines coming into service per day")
+    replay.set_defaults(func=cmd_replay)
+
+    daily = commands.add_parser("daily", help="run the `daily` job (and the retraining sensor) for the landed days not done yet")
+    daily.add_argument("--day", type=dt.date.fromisoformat, help="only this day (YYYY-MM-DD), e.g. to run it again")
+    daily.set_defaults(func=cmd_daily)
+
+    train = commands.add_parser("train", help="train CatBoost and LightGBM on the warehouse, promote the better one, score the fleet")
+    train.set_defaults(func=cmd_train)
+
+    benchmark = commands.add_parser("benchmark", help="score the platform's models on a public benchmark")
+    suites = benchmark.add_subparsers(dest="suite", required=True)
+    cmapss_bench = suites.add_parser("cmapss", help="NASA C-MAPSS: train on train_FDxxx, predict test_FDxxx at the last cycle")
+    cmapss_bench.add_argument("--data-dir", type=Path, required=True)
+    cmapss_bench.add_argument("--subset", default="FD001", choices=["FD001", "FD002", "FD003", "FD004"])
+    cmapss_bench.add_argument("--out", type=Path, default=Path("predictions.csv"))
+    cmapss_bench.add_argument("--seed", type=int, default=42)
+    cmapss_bench.add_argument("--iterations", type=int, default=TrainConfig().iterations, help="boosting rounds")
+    cmapss_bench.set_defaults(func=cmd_benchmark)
+
+    serve = commands.add_parser("serve", help="serve the champion over HTTP (set PM_API_KEY to require a key)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
+
+    sql = commands.add_parser("sql", help="run a read-only SQL query on the warehouse")
+    sql.add_argument("query")
+    sql.add_argument("--max-rows", type=int, default=40)
+    sql.set_defaults(func=cmd_sql)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, even through a pipe
+    warnings.filterwarnings("ignore", message=".*currently in (beta|preview).*")
+    # a day's run mixes single-run (ingestion) and per-day (monitoring) assets; one day satisfies both
+    warnings.filterwarnings("ignore", message=".*varying BackfillPolicies.*")
+    logging.getLogger("mlflow").setLevel(logging.ERROR)  # its store and registration chatter; runs are in the MLflow UI
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"pm: error: {error}")
+    except Exception as error:
+        if not type(error).__module__.startswith("dagster"):
+            raise
+        # a failed step: its own message (e.g. "no champion to monitor: materialize champion_model first")
+        sys.exit(f"pm: error: {getattr(error, 'user_exception', None) or error}")
+
+
+if __name__ == "__main__":
+    main()

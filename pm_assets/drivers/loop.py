@@ -1,0 +1,113 @@
+"""The self-healing loop, day by day, as the daily schedule and the retraining sensor would run it.
+
+Used by `pm demo`, `pm simulate --advance` and `pm replay`: each streamed day runs the `daily` job
+(ingest, marts, features, champion predictions, gate, drift, matured accuracy, fleet scores); the
+sensor's own decision function says whether to run the `retrain` job, which carries its tags.
+"""
+
+import datetime as dt
+import json
+import time
+from dataclasses import asdict, dataclass, field
+
+import dagster as dg
+
+from pm_assets.defs.sensors import WATCHED_CHECKS, FailedCheck, cooldown_seconds, decide
+from pm_assets.drivers.runner import run_job
+from pm_assets.storage import paths, registry
+from pm_assets.storage.atomic import write_atomic
+
+
+@dataclass
+class LoopSummary:
+    drift_start_day: str | None
+    drift_detected_day: str | None = None
+    failed_checks: list[dict] = field(default_factory=list)
+    retrain_runs: list[str] = field(default_factory=list)
+    champion_before: str | None = None
+    champion_after: str | None = None
+    metric_before: dict | None = None  # the first champion's live RUL RMSE at the first gate decision
+    metric_after: dict | None = None  # the final champion's live RUL RMSE at the last gate decision
+    retrains: list[dict] = field(default_factory=list)  # each retraining: day, trigger, challenger version
+    gate_decisions: list[dict] = field(default_factory=list)  # each shadow verdict: day, decision, both live RMSEs
+    days: list[dict] = field(default_factory=list)  # each streamed day's drift figures
+
+    def describe(self) -> list[str]:
+        """The story in a few lines (the JSON file has every figure)."""
+        failed: dict[str, list[str]] = {}
+        for check in self.failed_checks:
+            failed.setdefault(check["check"], []).append(check["day"])
+        lines = [f"drift began {self.drift_start_day or '(no drift scenario)'}; first flagged {self.drift_detected_day or 'never'}"]
+        lines += [f"{check} failed on {len(days)} day(s), {days[0]}..{days[-1]}" for check, days in failed.items()]
+        lines += [f"retraining {r['day']} ({r['trigger']}): v{r['challenger_version']} {r['decision']}" for r in self.retrains]
+        lines += [f"gate {g['day']}: {g['decision']} v{g['challenger_version']} against v{g['champion_version_before']}, live RUL RMSE "
+                  f"{g['challenger_rul_rmse']:.2f} vs {g['champion_rul_rmse']:.2f} ({g['basis']})" for g in self.gate_decisions]
+        lines.append(f"champion v{self.champion_before} -> v{self.champion_after}")
+        return lines
+
+    def write(self) -> None:
+        path = paths.demo_summary_path()
+        write_atomic(path, json.dumps(asdict(self), indent=2, default=str))
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == asset]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def _record_gate(summary: LoopSummary, day: dt.date, gate: dict, log) -> None:
+    summary.gate_decisions.append({"day": day.isoformat(), **{k: gate[k] for k in ("decision", "basis", "champion_version_before",
+                                                                                    "challenger_version", "champion_rul_rmse", "challenger_rul_rmse")}})
+    summary.metric_before = summary.metric_before or {"version": gate["champion_version_before"], "live_rul_rmse": gate["champion_rul_rmse"],
+                                                      "basis": gate["basis"]}
+    promoted = gate["decision"] == "promoted"
+    summary.metric_after = {"version": gate["champion_version"], "basis": gate["basis"],
+                            "live_rul_rmse": gate["challenger_rul_rmse"] if promoted else gate["champion_rul_rmse"]}
+    log(f"  promotion gate: {gate['decision']} on {gate['basis']} (champion v{gate['champion_version_before']} live RMSE "
+        f"{gate['champion_rul_rmse']:.2f}, challenger v{gate['challenger_version']} {gate['challenger_rul_rmse']:.2f})")
+
+
+def _check_failures(result: dg.ExecuteInProcessResult, day: str) -> list[FailedCheck]:
+    watched = {key.name for key in WATCHED_CHECKS}
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed and e.check_name in watched]
+    return [FailedCheck(e.check_name, day, int(time.time_ns()), result.run_id) for e in failed]
+
+
+def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_config: dict | None = None) -> LoopSummary:
+    """Run the daily work for each of `days`, retraining (with `retrain_config`) when the sensor would."""
+    summary = LoopSummary(drift_start_day=drift_start and drift_start.isoformat(), champion_before=registry.alias_version(registry.CHAMPION))
+    # the sensor's cursor, kept between calls so the cooldown holds across `pm simulate --advance` runs
+    cursor_path = paths.retrain_cursor_path()
+    cursor: dict = json.loads(cursor_path.read_text()) if cursor_path.exists() else {}
+    for i, day in enumerate(days, 1):
+        daily = run_job("daily", partition_key=day.isoformat())
+        failures = _check_failures(daily, day.isoformat())
+        drift, accuracy, gate = (_metadata(daily, asset) for asset in ("drift_report", "model_performance", "challenger_gate"))
+        if gate["decision"] not in ("no challenger", "waiting"):
+            _record_gate(summary, day, gate, log)
+        status = ", ".join(f.check for f in failures) or "all checks passed"
+        summary.days.append({"day": day.isoformat(), "drifted_share": drift["drifted_share"], "prediction_psi": drift["prediction_psi"],
+                             "live_rul_rmse": accuracy["rul_rmse"], "matured_rows": int(accuracy["rul_rows"]),
+                             "failed": [f.check for f in failures]})
+        log(f"  day {day} ({i}/{len(days)}): drifted sensor share {drift['drifted_share']:.2f}, prediction PSI "
+            f"{drift['prediction_psi']:.2f}, live RUL RMSE {accuracy['rul_rmse']:.1f} on {int(accuracy['rul_rows'])} matured "
+            f"predictions (expected {accuracy['expected_rul_rmse']:.1f}) -> {status}")
+        # the cooldown runs on the simulated clock: one retraining per cooldown of simulated time
+        clock = dt.datetime.combine(day, dt.time(23, 59)).timestamp()
+        decision, cursor = decide(failures, cursor, clock, cooldown_seconds(), registry.alias_version(registry.CHALLENGER))
+        write_atomic(cursor_path, json.dumps(cursor))
+        if failures:
+            summary.failed_checks += [{"day": f.partition, "check": f.check} for f in failures]
+            summary.drift_detected_day = summary.drift_detected_day or day.isoformat()
+        if isinstance(decision, dg.RunRequest):
+            log(f"  retraining (triggered by {decision.tags['pm/trigger_check']} on {day})")
+            run = run_job("retrain", tags=decision.tags, run_config=retrain_config)
+            summary.retrain_runs.append(run.run_id)
+            meta = _metadata(run, "champion_model")
+            summary.retrains.append({"day": day.isoformat(), "trigger": decision.tags["pm/trigger_check"], "decision": meta["decision"],
+                                     "challenger_version": meta["challenger_version"], "challenger_cv_rul_rmse": meta["challenger_cv_rul_rmse"]})
+            log(f"  {meta['decision']}: v{meta['challenger_version']} (CV RMSE {meta['challenger_cv_rul_rmse']:.2f}) now predicts "
+                f"beside champion v{meta['champion_version']} until matured rows decide")
+    summary.champion_after = registry.alias_version(registry.CHAMPION)
+    summary.write()
+    return summary

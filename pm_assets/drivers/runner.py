@@ -1,0 +1,128 @@
+"""Materialize platform assets in-process, the way the CLI and the benchmarks drive the platform.
+
+Partitioned assets run as one single-run backfill over a day range (one run, one transaction),
+unpartitioned ones in their own run, in dependency order.
+"""
+
+import contextlib
+import datetime as dt
+import os
+import time
+from collections.abc import Sequence
+
+import dagster as dg
+
+from pm_assets.definitions import defs
+from pm_assets.defs.resources import platform_resources
+from pm_assets.storage import feature_store, model_files, paths, warehouse
+
+PARTITION_RANGE_START = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END = "dagster/asset_partition_range_end"
+
+Stage = tuple[str, tuple[dt.date, dt.date] | None]  # asset names, and the day range of partitioned ones
+
+
+def ingest_stages(days: tuple[dt.date, dt.date]) -> list[Stage]:
+    """Landing files to the dbt marts."""
+    return [("machines", None), ("raw_telemetry raw_events", days), ("dbt_models", None), ("dbt_daily_models", days)]
+
+
+def train_stages(days: tuple[dt.date, dt.date]) -> list[Stage]:
+    """From the marts to a champion: the feature spec (once), the features of the days not computed yet,
+    candidates and champion, its drift reference, and the fleet's scores on the last day."""
+    stages: list[Stage] = [] if model_files.has_feature_spec() else [("feature_spec", None)]
+    first = days[0]
+    if not stages:
+        with warehouse.connect(paths.warehouse_path(), read_only=True) as con:
+            _, as_of, _ = feature_store.read_state(con, days[1] + dt.timedelta(days=1))
+        first = days[0] if as_of is None else max(days[0], as_of + dt.timedelta(days=1))
+    if first <= days[1]:
+        stages.append(("machine_features", (first, days[1])))
+    return stages + [("training_set catboost_model lightgbm_model champion_model reference_profile", None),
+                     ("fleet_scores", (days[1], days[1]))]
+
+
+_QUIET = {"loggers": {"console": {"config": {"log_level": os.environ.get("PM_LOG_LEVEL", "WARNING")}}}}
+
+
+@contextlib.contextmanager
+def _run_log():
+    """dbt's own output goes to a log file; Dagster's run log in the UI has every event anyway."""
+    log_path = paths.run_log_path()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a") as log, contextlib.redirect_stdout(log):
+        yield
+
+
+def instance() -> dg.DagsterInstance:
+    """The persistent instance at `paths.dagster_home()`, so runs show in the UI (`make ui`)."""
+    home = paths.dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        # one run at a time: DuckDB takes one writing process (a schedule's run and a retraining would collide)
+        config.write_text("telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 1\n")
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def _selection(names: str) -> dg.AssetSelection:
+    """Asset names, or the name of a multi-asset (`dbt_models`) standing for all its assets."""
+    selected = dg.AssetSelection.assets()
+    for name in names.split():
+        matches = [a for a in defs.assets if getattr(a, "node_def", None) is not None and a.node_def.name == name]
+        selected |= dg.AssetSelection.assets(*matches[0].keys) if matches else dg.AssetSelection.assets(name)
+    return selected
+
+
+def materialize(names: str, days: tuple[dt.date, dt.date] | None = None, tags: dict[str, str] | None = None,
+                run_config: dict | None = None, instance_: dg.DagsterInstance | None = None,
+                raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+    """Materialize the named assets; `days` (first, last) for partitioned ones. Raises on failure."""
+    run_tags = dict(tags or {})
+    if days is not None:
+        run_tags |= {PARTITION_RANGE_START: days[0].isoformat(), PARTITION_RANGE_END: days[1].isoformat()}
+    with _run_log():
+        return dg.materialize(
+            list(defs.assets or []),
+            selection=_selection(names),
+            resources=platform_resources(),
+            tags=run_tags,
+            run_config=_QUIET | (run_config or {}),
+            instance=instance_ or instance(),
+            raise_on_error=raise_on_error,
+        )
+
+
+def run_job(name: str, partition_key: str | None = None, tags: dict[str, str] | None = None,
+            run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    """Run a named job of the code location (`daily`, `retrain`) in-process on the persistent instance, so it
+    shows in the UI under its name, with the resources of the current `PM_DATA_DIR`."""
+    current = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=platform_resources(),
+                             executor=dg.in_process_executor)
+    with _run_log():
+        return current.resolve_job_def(name).execute_in_process(
+            partition_key=partition_key, tags=tags, run_config=_QUIET | (run_config or {}), instance=instance())
+
+
+def last_daily_day() -> dt.date | None:
+    """The last day whose `daily` run succeeded, else the last day with stored features (what training covered)."""
+    runs = instance().get_runs(dg.RunsFilter(job_name="daily", statuses=[dg.DagsterRunStatus.SUCCESS]), limit=100)
+    days = [dt.date.fromisoformat(run.tags["dagster/partition"]) for run in runs if "dagster/partition" in run.tags]
+    if days:
+        return max(days)
+    if not paths.warehouse_path().exists():
+        return None
+    with warehouse.connect(paths.warehouse_path(), read_only=True) as con:
+        return feature_store.read_state(con, dt.date.max)[1]
+
+
+def run_stages(stages: Sequence[Stage], log=print) -> dict[str, float]:
+    """Run stages in order, printing progress; return seconds per stage."""
+    seconds = {}
+    for i, (names, days) in enumerate(stages, 1):
+        log(f"[{i}/{len(stages)}] materializing {names}" + (f" for {days[0]}..{days[1]}" if days else ""))
+        start = time.perf_counter()
+        materialize(names, days)
+        seconds[names] = time.perf_counter() - start
+        log(f"      done in {seconds[names]:.1f}s")
+    return seconds

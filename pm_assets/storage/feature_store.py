@@ -1,0 +1,176 @@
+"""The feature table in DuckDB: one row of features per clean reading, written a day at a time, and
+the per-machine state that lets the next day continue where this one stopped.
+
+`features.machine_features` holds `machine_id, ts, life_start` and the feature columns;
+`features.feature_state` holds, for each materialized day (`as_of`), every machine's state after it
+(`pm_assets.core.features.STATE_COLUMNS`) and the feature spec it was computed with. A day's run reads the
+state of the latest earlier day and only the feature rows that state points at, so its cost does not
+depend on how long the fleet has been watched.
+
+Re-running day D recomputes D from the stored days before it and replaces D's rows and state; the
+days after D keep theirs (a backfill from D to the last day recomputes them in order).
+"""
+
+import datetime as dt
+import hashlib
+import pickle
+
+import duckdb
+import polars as pl
+
+from pm_assets.core.features import FeatureSpec, empty_state, extend_features
+
+SCHEMA = "features"
+#: The columns of the dbt mart `machine_timeseries` that features are computed from.
+READING_COLUMNS = "* exclude (reading_date, cycle, n_faulty_sensors, had_duplicate)"
+FEATURES_TABLE = f"{SCHEMA}.machine_features"
+STATE_TABLE = f"{SCHEMA}.feature_state"
+
+
+def spec_id(spec: FeatureSpec) -> str:
+    """A short fingerprint of what a feature spec computes: models and stored features must agree on it."""
+    arrays = (spec.settings_mean, spec.settings_std, spec.regime_centers, spec.regime_mean, spec.regime_std)
+    payload = pickle.dumps((spec.config, spec.sensors, spec.settings, [a.round(12).tobytes() for a in arrays]))
+    return hashlib.sha1(payload).hexdigest()[:12]
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    query = "select count(*) from information_schema.tables where table_schema = $s and table_name = $t"
+    return con.execute(query, {"s": schema, "t": name}).fetchall()[0][0] > 0
+
+
+def read_state(con: duckdb.DuckDBPyConnection, before: dt.date) -> tuple[pl.DataFrame, dt.date | None, str | None]:
+    """The fleet's feature state after the latest materialized day before `before`: (state, that day, spec id)."""
+    if not _exists(con, STATE_TABLE):
+        return empty_state(), None, None
+    rows = con.sql(f"select * from {STATE_TABLE} where as_of = (select max(as_of) from {STATE_TABLE} where as_of < $day)",
+                   params={"day": before}).pl()
+    if rows.is_empty():
+        return empty_state(), None, None
+    return rows.select(empty_state().columns), rows["as_of"][0], rows["spec_id"][0]
+
+
+def read_carry(con: duckdb.DuckDBPyConnection, state: pl.DataFrame, machines: list[str]) -> pl.DataFrame | None:
+    """The stored rows each of `machines` carries into the next day (from its `carry_from` to its `last_ts`)."""
+    pointers = state.filter(pl.col("machine_id").is_in(machines)).select("machine_id", "carry_from", "last_ts")
+    if pointers.is_empty():
+        return None
+    con.register("_pointers", pointers.to_arrow())
+    try:
+        # the constant lower bound lets DuckDB skip the row groups of older days
+        return con.sql(f"select f.* exclude (life_start) from {FEATURES_TABLE} f join _pointers p using (machine_id) "
+                       "where f.ts >= $oldest and f.ts >= p.carry_from and f.ts <= p.last_ts",
+                       params={"oldest": pointers["carry_from"].min()}).pl()
+    finally:
+        con.unregister("_pointers")
+
+
+def write_day(con: duckdb.DuckDBPyConnection, day: dt.date, features: pl.DataFrame, state: pl.DataFrame, spec: str) -> None:
+    """Replace day `day`'s feature rows and state in one transaction."""
+    start = dt.datetime.combine(day, dt.time())
+    con.execute(f"create schema if not exists {SCHEMA}")
+    con.register("_features", features.to_arrow())
+    con.register("_state", state.with_columns(pl.lit(day).alias("as_of"), pl.lit(spec).alias("spec_id")).to_arrow())
+    con.execute("begin transaction")
+    try:
+        con.execute(f"create table if not exists {FEATURES_TABLE} as select * from _features limit 0")
+        con.execute(f"create table if not exists {STATE_TABLE} as select * from _state limit 0")
+        con.execute(f"delete from {FEATURES_TABLE} where ts >= $start and ts < $end", {"start": start, "end": start + dt.timedelta(days=1)})
+        con.execute(f"delete from {STATE_TABLE} where as_of = $day", {"day": day})
+        con.execute(f"insert into {FEATURES_TABLE} by name select * from _features order by ts")
+        con.execute(f"insert into {STATE_TABLE} by name select * from _state")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("_features")
+        con.unregister("_state")
+
+
+def _missing_days(con: duckdb.DuckDBPyConnection, as_of: dt.date | None, day: dt.date) -> list[str]:
+    """Days with readings between the stored state and `day` whose features were never computed."""
+    after = "reading_date > $as_of and " if as_of is not None else ""
+    rows = con.sql(f"select distinct reading_date from machine_timeseries where {after}reading_date < $day order by 1 limit 3",
+                   params={"day": day, **({"as_of": as_of} if as_of is not None else {})}).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def compute_day(con: duckdb.DuckDBPyConnection, day: dt.date, spec: FeatureSpec) -> tuple[dict, int]:
+    """Compute and store day `day`'s features from the marts `machine_timeseries` and `machine_events`, continuing
+    from the stored state of the day before; return its figures and how many later days are stored."""
+    sid = spec_id(spec)
+    start = dt.datetime.combine(day, dt.time())
+    end = start + dt.timedelta(days=1)
+    state, as_of, stored_sid = read_state(con, day)
+    if stored_sid not in (None, sid):
+        raise ValueError(f"the stored features were computed with feature spec {stored_sid}, the current spec is {sid}: "
+                         "materialize feature_spec and backfill machine_features from the first day")
+    missing = _missing_days(con, as_of, day)
+    if missing:
+        raise ValueError(f"the features of {', '.join(missing)} were never computed: materialize machine_features from "
+                         f"{missing[0]} (each day continues from the day before)")
+    readings = con.sql(f"select {READING_COLUMNS} from machine_timeseries where ts >= $start and ts < $end",
+                       params={"start": start, "end": end}).pl()
+    machines = readings["machine_id"].unique().to_list()
+    con.register("_machines", pl.DataFrame({"machine_id": machines}, schema={"machine_id": pl.String}).to_arrow())
+    try:
+        # events are few: every repair and maintenance of the day's machines (life starts, time since service)
+        events = con.sql("select machine_id, ts, event_type from machine_events join _machines using (machine_id) where ts < $end",
+                         params={"end": end}).pl()
+    finally:
+        con.unregister("_machines")
+    carry = read_carry(con, state, machines)
+    features, next_state = extend_features(readings, spec, events, state, carry)
+    write_day(con, day, features, next_state, sid)
+    later = con.execute(f"select count(distinct as_of) from {STATE_TABLE} where as_of > $day", {"day": day}).fetchall()[0][0]
+    return {"rows": features.height, "machines": len(machines), "carried_rows": 0 if carry is None else carry.height}, later
+
+
+def read_rows(con: duckdb.DuckDBPyConnection, start: dt.datetime, end: dt.datetime, columns: list[str] | None = None) -> pl.DataFrame:
+    """Stored feature rows with `start <= ts < end` (all columns, or `machine_id, ts` and `columns`)."""
+    if not _exists(con, FEATURES_TABLE):
+        raise LookupError(f"no {FEATURES_TABLE} table: materialize machine_features first")
+    selected = "*" if columns is None else ", ".join(["machine_id", "ts", *(f'"{c}"' for c in columns)])
+    return con.sql(f"select {selected} from {FEATURES_TABLE} where ts >= $start and ts < $end order by machine_id, ts",
+                   params={"start": start, "end": end}).pl()
+
+
+def latest_rows(con: duckdb.DuckDBPyConnection, day: dt.date, lookback: dt.timedelta) -> pl.DataFrame:
+    """Each machine's last feature row up to the end of `day`, for machines seen within `lookback` of it."""
+    state, as_of, _ = read_state(con, day + dt.timedelta(days=1))
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+    recent = state.filter(pl.col("last_ts") >= end - lookback).select("machine_id", pl.col("last_ts").alias("ts"))
+    if recent.is_empty():
+        return pl.DataFrame()
+    con.register("_latest", recent.to_arrow())
+    try:
+        return con.sql(f"select f.* from {FEATURES_TABLE} f join _latest using (machine_id, ts) where f.ts >= $since",
+                       params={"since": recent["ts"].min()}).pl()
+    finally:
+        con.unregister("_latest")
+
+
+def sample_lives(con: duckdb.DuckDBPyConnection, until: dt.datetime, rows_per_life: int, max_rows: int, seed: int,
+                 since: dt.datetime = dt.datetime.min) -> tuple[pl.DataFrame, dict]:
+    """About `rows_per_life` feature rows of each machine life in [since, until), at most ~`max_rows` in all.
+
+    Rows are picked by a hash of (machine, time, seed), so the sample is repeatable and a life's rows
+    are spread over its whole length; memory depends on the fleet's lives, not on how long it was watched.
+    """
+    lives = con.sql(f"select machine_id, life_start, count(*) as n from {FEATURES_TABLE} where ts >= $since and ts < $until group by all",
+                    params={"since": since, "until": until}).pl()
+    if lives.is_empty():
+        return pl.DataFrame(), {"lives": 0, "rows_in_window": 0, "rows_per_life": 0, "sampled_rows": 0}
+    quota = max(1, min(rows_per_life, max_rows // lives.height))
+    con.register("_lives", lives.with_columns((quota / pl.col("n")).clip(upper_bound=1.0).alias("share")).to_arrow())
+    try:
+        frame = con.sql(
+            f"select f.* from {FEATURES_TABLE} f join _lives l using (machine_id, life_start) "
+            "where f.ts >= $since and f.ts < $until and hash(f.machine_id, f.ts, $seed) % 1000000 < l.share * 1000000 "
+            "order by f.machine_id, f.ts",
+            params={"since": since, "until": until, "seed": seed}).pl()
+    finally:
+        con.unregister("_lives")
+    return frame, {"lives": lives.height, "rows_in_window": int(lives["n"].sum()), "rows_per_life": quota, "sampled_rows": frame.height}
