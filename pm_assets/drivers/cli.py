@@ -186,7 +186,8 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
     from pm_assets.core import cmapss_benchmark
     from pm_assets.core.models import TrainConfig
 
-    result = cmapss_benchmark.run(args.data_dir, args.subset, TrainConfig(seed=args.seed, iterations=args.iterations))
+    config = TrainConfig(seed=args.seed, **({"iterations": args.iterations} if args.iterations else {}))
+    result = cmapss_benchmark.run(args.data_dir, args.subset, config)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result.predictions.write_csv(args.out)
     print(f"chosen by CV RMSE: {result.chosen}")
@@ -231,8 +232,6 @@ def _fleet_arguments(parser: argparse.ArgumentParser, drift: str | None, drift_s
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pm_assets.core.models import TrainConfig
-
     parser = argparse.ArgumentParser(prog="pm", description="Predictive-maintenance platform")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -288,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmapss_bench.add_argument("--subset", default="FD001", choices=["FD001", "FD002", "FD003", "FD004"])
     cmapss_bench.add_argument("--out", type=Path, default=Path("predictions.csv"))
     cmapss_bench.add_argument("--seed", type=int, default=42)
-    cmapss_bench.add_argument("--iterations", type=int, default=TrainConfig().iterations, help="boosting rounds")
+    cmapss_bench.add_argument("--iterations", type=int, help="boosting rounds (default: the platform's training default)")
     cmapss_bench.set_defaults(func=cmd_benchmark)
 
     serve = commands.add_parser("serve", help="serve the champion over HTTP (set PM_API_KEY to require a key)")

@@ -11,11 +11,12 @@ Re-running day D recomputes D from the stored days before it and replaces D's ro
 days after D keep theirs (a backfill from D to the last day recomputes them in order).
 """
 
+import dataclasses
 import datetime as dt
 import hashlib
-import pickle
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from pm_assets.core.features import FeatureSpec, empty_state, extend_features
@@ -30,8 +31,10 @@ STATE_TABLE = f"{SCHEMA}.feature_state"
 def spec_id(spec: FeatureSpec) -> str:
     """A short fingerprint of what a feature spec computes: models and stored features must agree on it."""
     arrays = (spec.settings_mean, spec.settings_std, spec.regime_centers, spec.regime_mean, spec.regime_std)
-    payload = pickle.dumps((spec.config, spec.sensors, spec.settings, [a.round(12).tobytes() for a in arrays]))
-    return hashlib.sha1(payload).hexdigest()[:12]
+    digest = hashlib.sha1(repr((dataclasses.astuple(spec.config), spec.sensors, spec.settings)).encode())
+    for array in arrays:
+        digest.update(np.asarray(array, dtype=float).round(12).tobytes())
+    return digest.hexdigest()[:12]
 
 
 def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
