@@ -103,13 +103,12 @@ def assign_regimes(readings: pl.DataFrame, spec: FeatureSpec) -> np.ndarray:
     return distances.argmin(axis=1)
 
 
-#: Columns of the feature state carried from one day to the next (see `extend_features`).
-STATE_COLUMNS = ("machine_id", "life_start", "first_seen", "last_ts", "carry_from")
 _EPOCH = dt.datetime(1970, 1, 1)
 
 
 def empty_state() -> pl.DataFrame:
-    """The state of a fleet nothing has been seen of."""
+    """The feature state of a fleet nothing has been seen of: per machine, its current life, when it was
+    first seen, its last reading and where the rows to carry into the next day begin (see `extend_features`)."""
     return pl.DataFrame(schema={"machine_id": pl.String, "life_start": pl.Datetime("us"), "first_seen": pl.Datetime("us"),
                                 "last_ts": pl.Datetime("us"), "carry_from": pl.Datetime("us")})
 
@@ -137,7 +136,7 @@ def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFr
     """Features of `readings` (`machine_id, ts, life_start`, then `spec.feature_names`) that continue
     each machine's history, and the state after them.
 
-    `state` (`STATE_COLUMNS`, one row per machine) and `carry` (the machine's stored feature rows
+    `state` (`empty_state`'s columns, one row per machine) and `carry` (the machine's stored feature rows
     from `carry_from` to `last_ts`: the last `max(windows) - 1` readings of its current life) are
     what a previous call returned and stored; without them every machine starts fresh, which is the
     full recompute. `events` must hold each machine's repairs and maintenance up to its last reading.

@@ -1,5 +1,11 @@
-"""Self-healing: a failed drift or accuracy check materializes the retraining assets, once per cooldown."""
+"""Self-healing: a failed drift or accuracy check materializes the retraining assets, once per cooldown.
 
+The cooldown runs on the data's clock, the end of the day a failed check judged, not on the wall
+clock: a backfill or a simulated stream of many days in an hour retrains as the same days would in
+production, and the decision does not depend on when the daemon happens to tick.
+"""
+
+import datetime as dt
 import json
 import os
 import time
@@ -29,7 +35,15 @@ class FailedCheck:
     run_id: str
 
 
-def decide(failures: list[FailedCheck], cursor: dict, now: float, cooldown: float,
+def data_clock(partition: str) -> float:
+    """The end of a daily partition as a timestamp (the wall clock for a check without a partition)."""
+    try:
+        return (dt.datetime.fromisoformat(partition) + dt.timedelta(days=1)).replace(tzinfo=dt.UTC).timestamp()
+    except ValueError:
+        return time.time()
+
+
+def decide(failures: list[FailedCheck], cursor: dict, cooldown: float,
            challenger: str | None = None) -> tuple[dg.RunRequest | dg.SkipReason, dict]:
     """Whether to retrain, and the new cursor. Failures seen during a cooldown, or while a challenger
     is still in shadow (a new one would end its trial before the verdict), are acknowledged, not queued."""
@@ -41,6 +55,7 @@ def decide(failures: list[FailedCheck], cursor: dict, now: float, cooldown: floa
     if challenger is not None:
         return dg.SkipReason(f"{latest.check} failed on {latest.partition}, but challenger v{challenger} is in shadow: "
                              "its verdict comes first"), advanced
+    now = data_clock(latest.partition)
     since = now - cursor.get("last_request_at", float("-inf"))
     if since < cooldown:
         return dg.SkipReason(f"{latest.check} failed on {latest.partition}, but the last retraining was requested "
@@ -68,7 +83,7 @@ def _failures(instance: dg.DagsterInstance) -> list[FailedCheck]:
 @dg.sensor(job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def retrain_on_failed_check(context: dg.SensorEvaluationContext):
     """Request the `retrain` job when `feature_drift` or `performance_degradation` fails (tagged with the check and partition)."""
-    result, cursor = decide(_failures(context.instance), json.loads(context.cursor or "{}"), time.time(), cooldown_seconds(),
+    result, cursor = decide(_failures(context.instance), json.loads(context.cursor or "{}"), cooldown_seconds(),
                             registry.alias_version(registry.CHALLENGER))
     context.update_cursor(json.dumps(cursor))
     return result

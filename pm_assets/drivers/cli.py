@@ -183,8 +183,8 @@ def cmd_replay(args: argparse.Namespace) -> None:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> None:
-    from pm_assets.core import cmapss_benchmark
     from pm_assets.core.models import TrainConfig
+    from pm_assets.drivers import cmapss_benchmark
 
     config = TrainConfig(seed=args.seed, **({"iterations": args.iterations} if args.iterations else {}))
     result = cmapss_benchmark.run(args.data_dir, args.subset, config)

@@ -1,19 +1,20 @@
 """The self-healing loop, day by day, as the daily schedule and the retraining sensor would run it.
 
-Used by `pm demo`, `pm simulate --advance` and `pm replay`: each streamed day runs the `daily` job
-(ingest, marts, features, champion predictions, gate, drift, matured accuracy, fleet scores); the
-sensor's own decision function says whether to run the `retrain` job, which carries its tags.
+Used by `pm demo`, `pm daily`, `pm simulate --advance` and `pm replay`: each streamed day runs the
+`daily` job (ingest, marts, features, champion predictions, gate, drift, matured accuracy, fleet
+scores), then the retraining sensor (`drivers.sensor_ticks`), whose requested `retrain` run carries
+the sensor's tags.
 """
 
 import datetime as dt
 import json
-import time
 from dataclasses import asdict, dataclass, field
 
 import dagster as dg
 
-from pm_assets.defs.sensors import WATCHED_CHECKS, FailedCheck, cooldown_seconds, decide
-from pm_assets.drivers.runner import run_job
+from pm_assets.defs.sensors import WATCHED_CHECKS
+from pm_assets.drivers.runner import instance, run_job
+from pm_assets.drivers.sensor_ticks import SENSOR_NAME, evaluate_retrain_sensor
 from pm_assets.storage import paths, registry
 from pm_assets.storage.atomic import write_atomic
 
@@ -67,47 +68,45 @@ def _record_gate(summary: LoopSummary, day: dt.date, gate: dict, log) -> None:
         f"{gate['champion_rul_rmse']:.2f}, challenger v{gate['challenger_version']} {gate['challenger_rul_rmse']:.2f})")
 
 
-def _check_failures(result: dg.ExecuteInProcessResult, day: str) -> list[FailedCheck]:
+def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
     watched = {key.name for key in WATCHED_CHECKS}
-    failed = [e for e in result.get_asset_check_evaluations() if not e.passed and e.check_name in watched]
-    return [FailedCheck(e.check_name, day, int(time.time_ns()), result.run_id) for e in failed]
+    return [e.check_name for e in result.get_asset_check_evaluations() if not e.passed and e.check_name in watched]
 
 
 def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_config: dict | None = None) -> LoopSummary:
-    """Run the daily work for each of `days`, retraining (with `retrain_config`) when the sensor would."""
+    """Run the `daily` job for each of `days`, then the retraining sensor, which runs the `retrain` job (with
+    `retrain_config`) when it requests it."""
     summary = LoopSummary(drift_start_day=drift_start and drift_start.isoformat(), champion_before=registry.alias_version(registry.CHAMPION))
-    # the sensor's cursor, kept between calls so the cooldown holds across `pm simulate --advance` runs
-    cursor_path = paths.retrain_cursor_path()
-    cursor: dict = json.loads(cursor_path.read_text()) if cursor_path.exists() else {}
+
+    def retrain(request: dg.RunRequest) -> str:
+        log(f"  retraining (triggered by {request.tags['pm/trigger_check']} on {request.tags['pm/trigger_partition']})")
+        run = run_job("retrain", tags={**request.tags, "dagster/sensor_name": SENSOR_NAME}, run_config=retrain_config)
+        meta = _metadata(run, "champion_model")
+        summary.retrain_runs.append(run.run_id)
+        summary.retrains.append({"day": request.tags["pm/trigger_partition"], "trigger": request.tags["pm/trigger_check"],
+                                 "decision": meta["decision"], "challenger_version": meta["challenger_version"],
+                                 "challenger_cv_rul_rmse": meta["challenger_cv_rul_rmse"]})
+        log(f"  {meta['decision']}: v{meta['challenger_version']} (CV RMSE {meta['challenger_cv_rul_rmse']:.2f}) now predicts "
+            f"beside champion v{meta['champion_version']} until matured rows decide")
+        return run.run_id
+
     for i, day in enumerate(days, 1):
         daily = run_job("daily", partition_key=day.isoformat())
-        failures = _check_failures(daily, day.isoformat())
+        failed = _failed_checks(daily)
         drift, accuracy, gate = (_metadata(daily, asset) for asset in ("drift_report", "model_performance", "challenger_gate"))
         if gate["decision"] not in ("no challenger", "waiting"):
             _record_gate(summary, day, gate, log)
-        status = ", ".join(f.check for f in failures) or "all checks passed"
         summary.days.append({"day": day.isoformat(), "drifted_share": drift["drifted_share"], "prediction_psi": drift["prediction_psi"],
-                             "live_rul_rmse": accuracy["rul_rmse"], "matured_rows": int(accuracy["rul_rows"]),
-                             "failed": [f.check for f in failures]})
+                             "live_rul_rmse": accuracy["rul_rmse"], "matured_rows": int(accuracy["rul_rows"]), "failed": failed})
         log(f"  day {day} ({i}/{len(days)}): drifted sensor share {drift['drifted_share']:.2f}, prediction PSI "
             f"{drift['prediction_psi']:.2f}, live RUL RMSE {accuracy['rul_rmse']:.1f} on {int(accuracy['rul_rows'])} matured "
-            f"predictions (expected {accuracy['expected_rul_rmse']:.1f}) -> {status}")
-        # the cooldown runs on the simulated clock: one retraining per cooldown of simulated time
-        clock = dt.datetime.combine(day, dt.time(23, 59)).timestamp()
-        decision, cursor = decide(failures, cursor, clock, cooldown_seconds(), registry.alias_version(registry.CHALLENGER))
-        write_atomic(cursor_path, json.dumps(cursor))
-        if failures:
-            summary.failed_checks += [{"day": f.partition, "check": f.check} for f in failures]
+            f"predictions (expected {accuracy['expected_rul_rmse']:.1f}) -> {', '.join(failed) or 'all checks passed'}")
+        if failed:
+            summary.failed_checks += [{"day": day.isoformat(), "check": check} for check in failed]
             summary.drift_detected_day = summary.drift_detected_day or day.isoformat()
-        if isinstance(decision, dg.RunRequest):
-            log(f"  retraining (triggered by {decision.tags['pm/trigger_check']} on {day})")
-            run = run_job("retrain", tags=decision.tags, run_config=retrain_config)
-            summary.retrain_runs.append(run.run_id)
-            meta = _metadata(run, "champion_model")
-            summary.retrains.append({"day": day.isoformat(), "trigger": decision.tags["pm/trigger_check"], "decision": meta["decision"],
-                                     "challenger_version": meta["challenger_version"], "challenger_cv_rul_rmse": meta["challenger_cv_rul_rmse"]})
-            log(f"  {meta['decision']}: v{meta['challenger_version']} (CV RMSE {meta['challenger_cv_rul_rmse']:.2f}) now predicts "
-                f"beside champion v{meta['champion_version']} until matured rows decide")
+        evaluation = evaluate_retrain_sensor(instance(), retrain)
+        if not evaluation.run_requests and failed:
+            log(f"  sensor: {evaluation.skip_message}")
     summary.champion_after = registry.alias_version(registry.CHAMPION)
     summary.write()
     return summary

@@ -3,7 +3,7 @@ the per-machine state that lets the next day continue where this one stopped.
 
 `features.machine_features` holds `machine_id, ts, life_start` and the feature columns;
 `features.feature_state` holds, for each materialized day (`as_of`), every machine's state after it
-(`pm_assets.core.features.STATE_COLUMNS`) and the feature spec it was computed with. A day's run reads the
+(`pm_assets.core.features.empty_state`) and the feature spec it was computed with. A day's run reads the
 state of the latest earlier day and only the feature rows that state points at, so its cost does not
 depend on how long the fleet has been watched.
 

@@ -75,11 +75,6 @@ def reports_dir() -> Path:
     return data_dir() / "reports"
 
 
-def retrain_cursor_path() -> Path:
-    """The retraining sensor's cursor as the in-process loop keeps it."""
-    return data_dir() / "monitoring" / "retrain_cursor.json"
-
-
 def inference_log_dir() -> Path:
     """The scoring service's log of every prediction, one JSON-lines file per day."""
     return data_dir() / "inference"

@@ -3,11 +3,15 @@
 import datetime as dt
 import json
 
+import dagster as dg
 import duckdb
+from dagster._core.scheduler.instigation import TickStatus
 
 from pm_assets.core.constants import PARTITION_START
+from pm_assets.defs.sensors import retrain_on_failed_check
 from pm_assets.drivers import loop
-from pm_assets.drivers.runner import materialize
+from pm_assets.drivers.runner import instance, materialize
+from pm_assets.drivers.sensor_ticks import SENSOR_NAME, _origin, _selector_id
 from pm_assets.sources.simulator import DriftScenario, FleetConfig
 from pm_assets.storage import paths, registry
 from tests.pipeline.conftest import model_config, warehouse_with_features
@@ -32,7 +36,7 @@ def test_drift_is_detected_and_the_model_retrained(data_dir, monkeypatch):
     assert summary.drift_detected_day == days[1].isoformat(), summary.days
     assert [c["day"] for c in summary.failed_checks] == [days[1].isoformat(), days[2].isoformat()]
     assert summary.days[0]["drifted_share"] <= 0.1 < summary.days[1]["drifted_share"]
-    assert len(summary.retrain_runs) == 1  # the second failing day falls in the cooldown
+    assert len(summary.retrain_runs) == 1  # the next failing day: the challenger in shadow decides first
     [retrain] = summary.retrains
     assert "feature_drift" in retrain["trigger"] and retrain["decision"] == "challenger in shadow"
     # the challenger predicts beside the champion from the next day on; a week of matured rows will decide
@@ -45,4 +49,21 @@ def test_drift_is_detected_and_the_model_retrained(data_dir, monkeypatch):
     written = json.loads((paths.data_dir() / "demo_summary.json").read_text())
     assert set(written) >= {"drift_start_day", "drift_detected_day", "retrain_runs", "champion_before", "champion_after",
                             "metric_before", "metric_after"}
-    assert (paths.data_dir() / "reports" / f"drift_{days[1].isoformat()}.html").exists()
+    assert (paths.reports_dir() / f"drift_{days[1].isoformat()}.html").exists()
+    assert not (paths.reports_dir() / f"drift_{days[0].isoformat()}.html").exists()  # a quiet day writes no Evidently report
+
+    # in the Dagster instance, as the UI shows it: daily runs by job name, the sensor's ticks and the run one requested
+    dagster = instance()
+    daily_runs = dagster.get_runs(dg.RunsFilter(job_name="daily"))
+    assert sorted(run.tags["dagster/partition"] for run in daily_runs) == [d.isoformat() for d in days]
+    [retrain_run] = dagster.get_runs(dg.RunsFilter(job_name="retrain"))
+    assert retrain_run.run_id == summary.retrain_runs[0]
+    assert retrain_run.tags["pm/trigger_partition"] == days[1].isoformat() and retrain_run.tags["dagster/sensor_name"] == SENSOR_NAME
+    ticks = sorted(dagster.get_ticks(_origin().get_id(), _selector_id()), key=lambda tick: tick.timestamp)
+    assert [tick.status for tick in ticks] == [TickStatus.SKIPPED, TickStatus.SUCCESS, TickStatus.SKIPPED]
+    assert ticks[1].run_ids == [retrain_run.run_id] and "in shadow" in ticks[2].skip_reason
+    # the daemon of `make ui` starts from the same cursor: it does not request the retraining again
+    state = dagster.get_instigator_state(_origin().get_id(), _selector_id())
+    assert json.loads(state.instigator_data.cursor)["last_request_at"] > 0
+    context = dg.build_sensor_context(instance=dagster, cursor=state.instigator_data.cursor)
+    assert not retrain_on_failed_check.evaluate_tick(context).run_requests

@@ -1,12 +1,12 @@
 """The retraining sensor against a real temporary Dagster instance with real check evaluations."""
 
+import datetime as dt
 import json
-import time
 
 import dagster as dg
 import pytest
 
-from pm_assets.defs.sensors import FailedCheck, decide, retrain_on_failed_check
+from pm_assets.defs.sensors import FailedCheck, data_clock, decide, retrain_on_failed_check
 
 
 @pytest.fixture(autouse=True)
@@ -91,15 +91,16 @@ def test_cooldown_holds_and_then_releases(instance, monkeypatch):
 
 def test_no_retraining_while_a_challenger_is_in_shadow():
     failure = [FailedCheck("feature_drift", "2025-04-02", 10, "run")]
-    result, cursor = decide(failure, {}, time.time(), 0, challenger="7")
+    result, cursor = decide(failure, {}, 0, challenger="7")
     assert isinstance(result, dg.SkipReason) and "challenger v7 is in shadow" in result.skip_message
     assert cursor == {"last_record_id": 10}  # acknowledged; the cooldown clock is untouched
 
 
 @pytest.mark.parametrize("elapsed_hours, expect_request", [(1, False), (13, True)])
-def test_decide_respects_the_cooldown_window(elapsed_hours, expect_request):
-    now = time.time()
+def test_decide_respects_the_cooldown_window_on_the_data_clock(elapsed_hours, expect_request):
     failure = [FailedCheck("feature_drift", "2025-04-02", 10, "run")]
-    result, cursor = decide(failure, {"last_record_id": 5, "last_request_at": now - elapsed_hours * 3600}, now, 12 * 3600)
+    day_end = data_clock("2025-04-02")
+    assert day_end == dt.datetime(2025, 4, 3, tzinfo=dt.UTC).timestamp()
+    result, cursor = decide(failure, {"last_record_id": 5, "last_request_at": day_end - elapsed_hours * 3600}, 12 * 3600)
     assert isinstance(result, dg.RunRequest) is expect_request
     assert cursor["last_record_id"] == 10  # seen either way: a storm of failures makes one request

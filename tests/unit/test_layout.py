@@ -1,0 +1,37 @@
+"""Who may import whom: the domain code never needs Dagster, and the service never touches the pipeline."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+
+def _imports(folder: Path) -> dict[str, set[str]]:
+    found = {}
+    for path in folder.rglob("*.py"):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+        found[str(path.relative_to(REPO_ROOT))] = names
+    return found
+
+
+@pytest.mark.parametrize("room", ["core", "sources", "storage"])
+def test_domain_code_does_not_import_dagster(room):
+    offenders = {path: sorted(n for n in names if n.split(".")[0].startswith("dagster") or n.startswith(("pm_assets.defs", "pm_assets.drivers")))
+                 for path, names in _imports(REPO_ROOT / "pm_assets" / room).items()}
+    assert not {path: names for path, names in offenders.items() if names}
+
+
+def test_core_imports_no_storage_and_serving_only_core_and_storage():
+    core = {path: sorted(n for n in names if n.startswith("pm_assets.") and not n.startswith("pm_assets.core"))
+            for path, names in _imports(REPO_ROOT / "pm_assets" / "core").items()}
+    assert not {path: names for path, names in core.items() if names}
+    serving = {path: sorted(n for n in names if n.startswith("pm_assets") and not n.startswith(("pm_assets.core", "pm_assets.storage")))
+               for path, names in _imports(REPO_ROOT / "pm_serving").items()}
+    assert not {path: names for path, names in serving.items() if names}
