@@ -14,6 +14,7 @@ import polars as pl
 from sklearn.cluster import KMeans
 
 from pm_assets.core.constants import SENSOR_PREFIX, SETTING_COLUMNS
+from pm_assets.core.feature_state import empty_state, next_state, prepend_carry
 
 
 @dataclass(frozen=True)
@@ -106,13 +107,6 @@ def assign_regimes(readings: pl.DataFrame, spec: FeatureSpec) -> np.ndarray:
 _EPOCH = dt.datetime(1970, 1, 1)
 
 
-def empty_state() -> pl.DataFrame:
-    """The feature state of a fleet nothing has been seen of: per machine, its current life, when it was
-    first seen, its last reading and where the rows to carry into the next day begin (see `extend_features`)."""
-    return pl.DataFrame(schema={"machine_id": pl.String, "life_start": pl.Datetime("us"), "first_seen": pl.Datetime("us"),
-                                "last_ts": pl.Datetime("us"), "carry_from": pl.Datetime("us")})
-
-
 def _with_events(readings: pl.DataFrame, events: pl.DataFrame | None) -> pl.DataFrame:
     """Add `life_start` (the last repair at or before the reading, epoch when none) and `_serviced` (last repair or maintenance)."""
     if events is None or events.height == 0:
@@ -158,7 +152,7 @@ def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFr
         *(pl.col(s).cast(pl.Float64).fill_nan(None) for s in spec.sensors),
         pl.lit(False).alias("_carried"),
     )
-    frame = _prepend_carry(new, state, carry, spec).sort("machine_id", "ts")
+    frame = prepend_carry(new, state, carry, spec).sort("machine_id", "ts")
     frame = frame.with_columns(pl.col("regime").forward_fill().over("machine_id").fill_null(0))
     # new readings are normalised by their regime; carried rows hold normalised values already
     values, regime = frame.select(spec.sensors).to_numpy(), frame["regime"].to_numpy()
@@ -200,44 +194,7 @@ def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFr
             columns.append(seed.ewm_mean(span=span, adjust=False).over(group).alias(f"{s}__ewm_{span}"))
     frame = frame.with_columns(columns)
     features = frame.filter(~pl.col("_carried")).rename({s: f"{s}__now" for s in spec.sensors})
-    return features.select("machine_id", "ts", "life_start", *spec.feature_names), _next_state(frame, state, max(cfg.windows) - 1)
-
-
-def _prepend_carry(new: pl.DataFrame, state: pl.DataFrame, carry: pl.DataFrame | None, spec: FeatureSpec) -> pl.DataFrame:
-    """The new rows after their machines' carried rows (current life only), which hold what the windows,
-    the baseline and the moving averages need; `_age0` is the age of each life's first row in the frame."""
-    cfg = spec.config
-    seeds = [f"{s}__base_sum" for s in spec.sensors] + [f"{s}__ewm_{span}_seed" for s in spec.sensors for span in cfg.ewm_spans]
-    new = new.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ["_age0", *seeds])
-    if carry is None or carry.is_empty():
-        return new
-    carry = carry.join(state.select("machine_id", "life_start"), on="machine_id").sort("machine_id", "ts")
-    last = pl.col("ts") == pl.col("ts").max().over("machine_id")
-    base_count = pl.min_horizontal(pl.col("age_readings") + 1, cfg.baseline_readings)
-    rows = carry.select(
-        "machine_id", "ts", "life_start", pl.lit(None, pl.Datetime("us")).alias("_service_ref"),
-        pl.col("regime").cast(pl.Int32),
-        *(pl.col(f"{s}__now").alias(s) for s in spec.sensors),
-        pl.lit(True).alias("_carried"),
-        pl.col("age_readings").min().over("machine_id").alias("_age0"),
-        *(pl.when(last).then((pl.col(f"{s}__now") - pl.col(f"{s}__from_baseline")) * base_count).alias(f"{s}__base_sum")
-          for s in spec.sensors),
-        *(pl.when(last).then(pl.col(f"{s}__ewm_{span}")).alias(f"{s}__ewm_{span}_seed") for s in spec.sensors for span in cfg.ewm_spans),
-    )
-    return pl.concat([rows, new], how="diagonal_relaxed")
-
-
-def _next_state(frame: pl.DataFrame, state: pl.DataFrame, keep: int) -> pl.DataFrame:
-    """Per machine: its current life, when it was first seen, its last reading and where the rows to carry begin."""
-    latest = frame.filter(pl.col("life_start") == pl.col("life_start").last().over("machine_id"))
-    seen = latest.group_by("machine_id").agg(
-        pl.col("life_start").last(), pl.col("ts").last().alias("last_ts"),
-        pl.col("ts").tail(keep).first().alias("carry_from"),
-    ).join(frame.filter(~pl.col("_carried")).group_by("machine_id").agg(pl.col("ts").min().alias("_first")), on="machine_id")
-    seen = seen.join(state.select("machine_id", "first_seen"), on="machine_id", how="left").select(
-        "machine_id", "life_start", pl.coalesce("first_seen", "_first").alias("first_seen"), "last_ts", "carry_from")
-    kept = state.join(seen, on="machine_id", how="anti")
-    return pl.concat([kept, seen.cast(dict(empty_state().schema))]).sort("machine_id")
+    return features.select("machine_id", "ts", "life_start", *spec.feature_names), next_state(frame, state, max(cfg.windows) - 1)
 
 
 def feature_names(sensors: list[str], config: FeatureConfig) -> list[str]:

@@ -3,7 +3,7 @@ the per-machine state that lets the next day continue where this one stopped.
 
 `features.machine_features` holds `machine_id, ts, life_start` and the feature columns;
 `features.feature_state` holds, for each materialized day (`as_of`), every machine's state after it
-(`pm_assets.core.features.empty_state`) and the feature spec it was computed with. A day's run reads the
+(`pm_assets.core.feature_state`) and the feature spec it was computed with. A day's run reads the
 state of the latest earlier day and only the feature rows that state points at, so its cost does not
 depend on how long the fleet has been watched.
 
@@ -19,7 +19,9 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from pm_assets.core.features import FeatureSpec, empty_state, extend_features
+from pm_assets.core.feature_state import empty_state
+from pm_assets.core.features import FeatureSpec, extend_features
+from pm_assets.storage.warehouse import transaction
 
 SCHEMA = "features"
 #: The columns of the dbt mart `machine_timeseries` that features are computed from.
@@ -73,23 +75,14 @@ def write_day(con: duckdb.DuckDBPyConnection, day: dt.date, features: pl.DataFra
     """Replace day `day`'s feature rows and state in one transaction."""
     start = dt.datetime.combine(day, dt.time())
     con.execute(f"create schema if not exists {SCHEMA}")
-    con.register("_features", features.to_arrow())
-    con.register("_state", state.with_columns(pl.lit(day).alias("as_of"), pl.lit(spec).alias("spec_id")).to_arrow())
-    con.execute("begin transaction")
-    try:
+    state = state.with_columns(pl.lit(day).alias("as_of"), pl.lit(spec).alias("spec_id"))
+    with transaction(con, _features=features, _state=state):
         con.execute(f"create table if not exists {FEATURES_TABLE} as select * from _features limit 0")
         con.execute(f"create table if not exists {STATE_TABLE} as select * from _state limit 0")
         con.execute(f"delete from {FEATURES_TABLE} where ts >= $start and ts < $end", {"start": start, "end": start + dt.timedelta(days=1)})
         con.execute(f"delete from {STATE_TABLE} where as_of = $day", {"day": day})
         con.execute(f"insert into {FEATURES_TABLE} by name select * from _features order by ts")
         con.execute(f"insert into {STATE_TABLE} by name select * from _state")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    finally:
-        con.unregister("_features")
-        con.unregister("_state")
 
 
 def _missing_days(con: duckdb.DuckDBPyConnection, as_of: dt.date | None, day: dt.date) -> list[str]:

@@ -27,6 +27,23 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         con.close()
 
 
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection, **frames: pl.DataFrame) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction, with `frames` readable by their names: committed whole, or rolled back on any error."""
+    for name, frame in frames.items():
+        con.register(name, frame.to_arrow())
+    con.execute("begin transaction")
+    try:
+        yield con
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
 def _ensure_tables(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
     con.execute(
@@ -60,8 +77,7 @@ def replace_partitions(
     if not batches:
         return
     first_valid = next(iter(batches.values()))[0]
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         _ensure_tables(con, table, first_valid)
         for day, (valid, quarantined) in batches.items():
             where = "true" if day is None else "_partition_date = $day"
@@ -75,13 +91,8 @@ def replace_partitions(
                 f"insert into {QUARANTINE_TABLE} select $table, $day::date, reason, record, now() from _rejected",
                 {"table": table, "day": day},
             )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    finally:
-        con.unregister("_incoming")
-        con.unregister("_rejected")
+    for name in ("_incoming", "_rejected"):
+        con.unregister(name)
 
 
 def known_machine_ids(con: duckdb.DuckDBPyConnection) -> pl.Series:

@@ -9,6 +9,7 @@ from pm_assets.core.scoring import score_rows
 from pm_assets.defs.partitions import daily_partitions
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import feature_store, registry
+from pm_assets.storage.warehouse import transaction
 
 SCORES_TABLE = "scores.fleet_scores"
 #: A machine silent for longer than this is no longer in the fleet's scores.
@@ -34,10 +35,8 @@ def fleet_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource
             pl.lit(dt.datetime.now(dt.UTC).replace(tzinfo=None)).alias("scored_at"),
         )
         con.execute("create schema if not exists scores")
-        con.register("_scores", scores.to_arrow())
-        con.execute("begin transaction")
-        con.execute(f"create or replace table {SCORES_TABLE} as select * from _scores")
-        con.execute("commit")
+        with transaction(con, _scores=scores):
+            con.execute(f"create or replace table {SCORES_TABLE} as select * from _scores")
     risk = dict(scores.group_by("risk_level").len().iter_rows())
     return dg.MaterializeResult(metadata={
         "machines": scores.height,

@@ -21,6 +21,7 @@ from pm_assets.core.scoring import with_predictions
 from pm_assets.defs.partitions import daily_partitions, day_window, single_run_backfill
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import feature_store, registry
+from pm_assets.storage.warehouse import transaction
 
 PREDICTIONS_TABLE = "monitoring.predictions"
 
@@ -90,13 +91,10 @@ def champion_predictions(context: dg.AssetExecutionContext, warehouse: Warehouse
             _, _, table_spec = feature_store.read_state(con, day + dt.timedelta(days=1))
             predictions = _score_day(con, day, bundles, table_spec)
             start, end = day_window(key)
-            con.execute("begin transaction")
-            con.execute(f"delete from {PREDICTIONS_TABLE} where ts >= $start and ts < $end", {"start": start, "end": end})
-            if predictions.height:
-                con.register("_predictions", predictions.to_arrow())
-                con.execute(f"insert into {PREDICTIONS_TABLE} select * from _predictions")
-                con.unregister("_predictions")
-            con.execute("commit")
+            with transaction(con, **({"_predictions": predictions} if predictions.height else {})):
+                con.execute(f"delete from {PREDICTIONS_TABLE} where ts >= $start and ts < $end", {"start": start, "end": end})
+                if predictions.height:
+                    con.execute(f"insert into {PREDICTIONS_TABLE} select * from _predictions")
             champion = predictions.filter(pl.col("model_version") == versions[registry.CHAMPION]) if predictions.height else predictions
             rows, alerts = rows + champion.height, alerts + (int(champion["alert"].sum()) if champion.height else 0)
     return dg.MaterializeResult(metadata={"rows": rows, "champion_version": versions[registry.CHAMPION],

@@ -1,0 +1,61 @@
+"""The small per-machine state that lets features continue from one day to the next.
+
+After a day, each machine's state says which life it is in (`life_start`, the repair that began it),
+when it was first seen, its last reading and where the stored rows it carries begin: the last
+`max(windows) - 1` feature rows of its current life, which hold what the next day's rolling windows,
+baseline and moving averages need. `features.extend_features` prepends those rows to the new
+readings and drops them from its output.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from pm_assets.core.features import FeatureSpec
+
+
+def empty_state() -> pl.DataFrame:
+    """The feature state of a fleet nothing has been seen of: per machine, its current life, when it was
+    first seen, its last reading and where the rows to carry into the next day begin (see `extend_features`)."""
+    return pl.DataFrame(schema={"machine_id": pl.String, "life_start": pl.Datetime("us"), "first_seen": pl.Datetime("us"),
+                                "last_ts": pl.Datetime("us"), "carry_from": pl.Datetime("us")})
+
+
+def prepend_carry(new: pl.DataFrame, state: pl.DataFrame, carry: pl.DataFrame | None, spec: FeatureSpec) -> pl.DataFrame:
+    """The new rows after their machines' carried rows (current life only), which hold what the windows,
+    the baseline and the moving averages need; `_age0` is the age of each life's first row in the frame."""
+    cfg = spec.config
+    seeds = [f"{s}__base_sum" for s in spec.sensors] + [f"{s}__ewm_{span}_seed" for s in spec.sensors for span in cfg.ewm_spans]
+    new = new.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ["_age0", *seeds])
+    if carry is None or carry.is_empty():
+        return new
+    carry = carry.join(state.select("machine_id", "life_start"), on="machine_id").sort("machine_id", "ts")
+    last = pl.col("ts") == pl.col("ts").max().over("machine_id")
+    base_count = pl.min_horizontal(pl.col("age_readings") + 1, cfg.baseline_readings)
+    rows = carry.select(
+        "machine_id", "ts", "life_start", pl.lit(None, pl.Datetime("us")).alias("_service_ref"),
+        pl.col("regime").cast(pl.Int32),
+        *(pl.col(f"{s}__now").alias(s) for s in spec.sensors),
+        pl.lit(True).alias("_carried"),
+        pl.col("age_readings").min().over("machine_id").alias("_age0"),
+        *(pl.when(last).then((pl.col(f"{s}__now") - pl.col(f"{s}__from_baseline")) * base_count).alias(f"{s}__base_sum")
+          for s in spec.sensors),
+        *(pl.when(last).then(pl.col(f"{s}__ewm_{span}")).alias(f"{s}__ewm_{span}_seed") for s in spec.sensors for span in cfg.ewm_spans),
+    )
+    return pl.concat([rows, new], how="diagonal_relaxed")
+
+
+def next_state(frame: pl.DataFrame, state: pl.DataFrame, keep: int) -> pl.DataFrame:
+    """Per machine: its current life, when it was first seen, its last reading and where the rows to carry begin."""
+    latest = frame.filter(pl.col("life_start") == pl.col("life_start").last().over("machine_id"))
+    seen = latest.group_by("machine_id").agg(
+        pl.col("life_start").last(), pl.col("ts").last().alias("last_ts"),
+        pl.col("ts").tail(keep).first().alias("carry_from"),
+    ).join(frame.filter(~pl.col("_carried")).group_by("machine_id").agg(pl.col("ts").min().alias("_first")), on="machine_id")
+    seen = seen.join(state.select("machine_id", "first_seen"), on="machine_id", how="left").select(
+        "machine_id", "life_start", pl.coalesce("first_seen", "_first").alias("first_seen"), "last_ts", "carry_from")
+    kept = state.join(seen, on="machine_id", how="anti")
+    return pl.concat([kept, seen.cast(dict(empty_state().schema))]).sort("machine_id")
