@@ -4,13 +4,12 @@ import math
 
 import numpy as np
 
+from pm_assets.core.constants import REPAIR, SERVICE_EVENTS
 from pm_assets.core.latest_features import MachineHistory, latest_features
 from pm_assets.core.scoring import top_sensors
 from pm_serving.errors import InputError
 from pm_serving.model import LoadedModel
 from pm_serving.schemas import Prediction, PredictRequest
-
-SERVICE_EVENTS = ("repair", "maintenance")
 
 
 def _column(readings, attribute: str, names: list[str], where: str) -> np.ndarray:
@@ -45,7 +44,7 @@ def history(model: LoadedModel, request: PredictRequest, where: str) -> MachineH
         ts=ts,
         settings=_column(readings, "settings", spec.settings, where),
         sensors=_column(readings, "sensors", spec.sensors, where),
-        repairs=np.array([t for t, kind in events if kind == "repair"], dtype="datetime64[us]"),
+        repairs=np.array([t for t, kind in events if kind == REPAIR], dtype="datetime64[us]"),
         services=np.array([t for t, kind in events if kind in SERVICE_EVENTS], dtype="datetime64[us]"),
     )
 

@@ -11,6 +11,9 @@ SETTING_COLUMNS = ("op_setting_1", "op_setting_2", "op_setting_3")
 SENSOR_PREFIX = "sensor_"
 
 EVENT_TYPES = ("failure", "maintenance", "repair")
+FAILURE, REPAIR = "failure", "repair"
+#: A repair starts a machine's new life; a repair or a maintenance resets the time since service.
+SERVICE_EVENTS = ("repair", "maintenance")
 EVENT_COLUMNS = ("machine_id", "ts", "event_type", "failure_mode")
 MACHINE_COLUMNS = ("machine_id", "model_type", "site", "install_date")
 

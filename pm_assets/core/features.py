@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 from sklearn.cluster import KMeans
 
-from pm_assets.core.constants import SENSOR_PREFIX, SETTING_COLUMNS
+from pm_assets.core.constants import REPAIR, SENSOR_PREFIX, SERVICE_EVENTS, SETTING_COLUMNS
 from pm_assets.core.feature_state import empty_state, next_state, prepend_carry
 
 
@@ -112,8 +112,8 @@ def _with_events(readings: pl.DataFrame, events: pl.DataFrame | None) -> pl.Data
     if events is None or events.height == 0:
         events = pl.DataFrame(schema={"machine_id": pl.String, "ts": pl.Datetime("us"), "event_type": pl.String})
     events = events.select("machine_id", pl.col("ts").cast(pl.Datetime("us")), "event_type").sort("ts")
-    repairs = events.filter(pl.col("event_type") == "repair").select("machine_id", pl.col("ts").alias("life_start"))
-    services = events.filter(pl.col("event_type").is_in(["repair", "maintenance"])).select("machine_id", pl.col("ts").alias("_serviced"))
+    repairs = events.filter(pl.col("event_type") == REPAIR).select("machine_id", pl.col("ts").alias("life_start"))
+    services = events.filter(pl.col("event_type").is_in(SERVICE_EVENTS)).select("machine_id", pl.col("ts").alias("_serviced"))
     out = readings.with_columns(pl.col("ts").cast(pl.Datetime("us"))).sort("ts")
     out = out.join_asof(repairs, left_on="ts", right_on="life_start", by="machine_id", strategy="backward", check_sortedness=False)
     out = out.join_asof(services, left_on="ts", right_on="_serviced", by="machine_id", strategy="backward", check_sortedness=False)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from pm_assets.core.constants import FAILURE, SERVICE_EVENTS
+
 
 @dataclass(frozen=True)
 class LabelConfig:
@@ -46,8 +48,8 @@ def build_labels(readings: pl.DataFrame, events: pl.DataFrame, config: LabelConf
     if observed_until is None:
         observed_until = frame.group_by("machine_id").agg(pl.col("ts").max().alias("observed_until"))
     # a reading taken as the machine fails has RUL 0 (C-MAPSS's last cycle); one taken at a service predates it
-    frame = _next_event(frame, events, ["failure"], "_failure", same_time=True)
-    frame = _next_event(frame, events, ["maintenance", "repair"], "_service", same_time=False)
+    frame = _next_event(frame, events, [FAILURE], "_failure", same_time=True)
+    frame = _next_event(frame, events, list(SERVICE_EVENTS), "_service", same_time=False)
     frame = frame.join(observed_until, on="machine_id", how="left")
     hours = lambda end: (pl.col(end) - pl.col("ts")).dt.total_seconds() / 3600  # noqa: E731
     failed = pl.col("_failure").is_not_null() & (pl.col("_service").is_null() | (pl.col("_failure") <= pl.col("_service")))

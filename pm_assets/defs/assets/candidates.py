@@ -10,14 +10,16 @@ from pm_assets.storage import model_files, registry
 
 
 class CandidateConfig(dg.Config):
-    iterations: int = 250
-    learning_rate: float = 0.08
-    n_folds: int = 5
-    cuts_per_machine: int = 5
-    max_train_rows: int = 60_000
-    miss_cost: float = 10.0
-    false_alarm_cost: float = 1.0
-    seed: int = 42
+    """`core.models.TrainConfig`, editable in the launchpad (its defaults, its meaning)."""
+
+    iterations: int = TrainConfig.iterations
+    learning_rate: float = TrainConfig.learning_rate
+    n_folds: int = TrainConfig.n_folds
+    cuts_per_machine: int = TrainConfig.cuts_per_machine
+    max_train_rows: int = TrainConfig.max_train_rows
+    miss_cost: float = TrainConfig.miss_cost
+    false_alarm_cost: float = TrainConfig.false_alarm_cost
+    seed: int = TrainConfig.seed
 
 
 def _train_candidate(context: dg.AssetExecutionContext, library: str, config: CandidateConfig) -> dg.MaterializeResult:

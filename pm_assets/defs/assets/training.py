@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
+from pm_assets.core.constants import FAILURE
 from pm_assets.core.labels import LabelConfig, build_labels
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import feature_store, model_files
@@ -46,7 +47,7 @@ def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig, w
         "machines": frame["machine_id"].n_unique(),
         "features": len(spec.feature_names),
         **{f"sampling_{k}": v for k, v in sampling.items()},
-        "failures": int((events["event_type"] == "failure").sum()),
+        "failures": int((events["event_type"] == FAILURE).sum()),
         "rows_with_rul": int(frame["rul"].is_not_null().sum()),
         "positive_share": float(frame["fails_within_horizon"].mean() or 0.0),
         "data_from": str(sampled["ts"].min()),
