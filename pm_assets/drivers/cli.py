@@ -212,11 +212,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_sql(args: argparse.Namespace) -> None:
-    import duckdb
+    from pm_assets.storage import paths, warehouse
 
-    from pm_assets.storage import paths
-
-    with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
+    with warehouse.connect(paths.warehouse_path(), read_only=True) as con:
         con.sql(args.query).show(max_rows=args.max_rows)
 
 

@@ -6,6 +6,7 @@ per operation and closed at once (dbt runs in its own process right after ingest
 
 import contextlib
 import datetime as dt
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,11 +17,20 @@ RAW_SCHEMA = "raw"
 QUARANTINE_TABLE = f"{RAW_SCHEMA}.quarantine"
 
 
+def memory_limit() -> str:
+    """DuckDB's memory limit for the platform's connections, `PM_DUCKDB_MEMORY_LIMIT` (default 2GB).
+
+    Without one DuckDB keeps up to 80 % of the machine's memory of the file's pages it scanned: a
+    training set sampled from 17 M feature rows then holds 14 GB instead of 1.6 GB. Larger work spills
+    to disk beside the warehouse."""
+    return os.environ.get("PM_DUCKDB_MEMORY_LIMIT", "2GB")
+
+
 @contextlib.contextmanager
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit()})
     try:
         yield con
     finally:
