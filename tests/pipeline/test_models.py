@@ -71,3 +71,19 @@ def test_a_new_model_becomes_the_challenger_not_the_champion(own_registry, insta
     assert metadata["challenger_cv_rul_rmse"] > metadata["champion_cv_rul_rmse"]  # both estimates are recorded
     assert registry.alias_version(registry.CHAMPION) == before
     assert registry.alias_version(registry.CHALLENGER) == metadata["challenger_version"] != before
+
+
+def test_a_champion_of_other_features_is_replaced_not_shadowed(own_registry, instance):
+    """After the feature spec is refitted, the old champion cannot score the stored features: the new model takes over."""
+    materialize("training_set catboost_model lightgbm_model champion_model", instance_=instance, run_config=model_config())
+    old = registry.alias_version(registry.CHAMPION)
+    materialize("feature_spec", instance_=instance, run_config={"ops": {"feature_spec": {"config": {"windows": [5, 20]}}}})
+    materialize("machine_features", own_registry, instance_=instance)
+    result = materialize("training_set catboost_model lightgbm_model champion_model", instance_=instance, run_config=model_config())
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "champion_model"]
+    decision = event.materialization.metadata["decision"].value
+    assert decision.startswith("champion replaced") and registry.alias_version(registry.CHAMPION) not in (None, old)
+    assert registry.alias_version(registry.CHALLENGER) is None
+    # put the module's features back for the other tests
+    materialize("feature_spec", instance_=instance)
+    materialize("machine_features", own_registry, instance_=instance)

@@ -7,6 +7,7 @@ import numpy as np
 from pm_assets.core import plots
 from pm_assets.core.models import TrainConfig, fit_bundle
 from pm_assets.storage import model_files, registry
+from pm_assets.storage.feature_store import spec_id
 
 
 class CandidateConfig(dg.Config):
@@ -74,16 +75,21 @@ def champion_model(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         raise dg.Failure("no candidate models: materialize catboost_model and lightgbm_model first")
     record = min(candidates, key=lambda c: c["metrics"]["rul_rmse"])
     current = registry.alias_version(registry.CHAMPION)
-    champion_cv = registry.load_version(current).bundle.metrics.get("rul_rmse", float("nan")) if current else float("nan")
-    if current is None:
-        decision = "first champion"
+    current_bundle = registry.load_version(current).bundle if current else None
+    champion_cv = current_bundle.metrics.get("rul_rmse", float("nan")) if current_bundle else float("nan")
+    # a champion of other stored features (a refitted spec, or a data dir from before features were stored)
+    # cannot score the day's rows, so it cannot be judged live beside a challenger: the new model replaces it
+    other_features = current_bundle is not None and spec_id(current_bundle.feature_spec) != spec_id(model_files.load_feature_spec())
+    if current is None or other_features:
+        decision = "first champion" if current is None else "champion replaced: it was trained on other features"
         registry.set_alias(record["version"], registry.CHAMPION)
+        registry.remove_alias(registry.CHALLENGER)
     elif current == record["version"]:
         decision = "kept"
     else:
         decision = "challenger in shadow"
         registry.set_alias(record["version"], registry.CHALLENGER)
-    champion = record["version"] if current is None else current
+    champion = current if decision in ("kept", "challenger in shadow") else record["version"]
     with mlflow.start_run(run_name=f"candidates-{context.run_id[:8]}", nested=True):
         mlflow.set_tags({"dagster_run_id": context.run_id, "decision": decision, "challenger_version": record["version"],
                          "champion_version": str(champion)})
