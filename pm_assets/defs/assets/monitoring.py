@@ -90,7 +90,7 @@ class DriftConfig(dg.Config):
 )
 def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: WarehouseResource):
     """The day's stored features and logged predictions against the reference: PSI per column and regime, and an
-    Evidently HTML report."""
+    Evidently HTML report (by default only on days `feature_drift` fails)."""
     if not paths.reference_path().exists():
         raise dg.Failure(f"no reference profile at {paths.reference_path()}: materialize reference_profile first")
     reference: DriftReference = pickle.loads(paths.reference_path().read_bytes())

@@ -33,7 +33,7 @@ def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig, w
         sampled, sampling = feature_store.sample_lives(con, until, config.rows_per_life, config.max_rows, config.seed)
         events = con.sql("select machine_id, ts, event_type from machine_events where ts < $until", params={"until": until}).pl()
     if sampled.is_empty():
-        raise dg.Failure("the feature table has no rows before {until}")
+        raise dg.Failure(f"the feature table has no rows before {until}: backfill machine_features")
     observed_until = state.select("machine_id", pl.col("last_ts").alias("observed_until"))
     labels = build_labels(sampled.select("machine_id", "ts"), events, label_config, observed_until)
     frame = sampled.drop("life_start").join(labels, on=["machine_id", "ts"], how="inner").filter(
