@@ -1,113 +1,205 @@
-"""Throughput and latency of the scoring service, over loopback, one uvicorn worker.
+"""The scoring service under a real load generator, and where a request's time goes.
 
-Trains and registers a small sample model in a temporary PM_DATA_DIR, starts `pm serve` in its own
-process, then drives it with an asyncio load generator (keep-alive connections, pre-encoded
-requests) for a fixed time at several concurrencies, and prints requests/s and p50/p95/p99.
+Serves the champion of a data directory (`--data-dir`, default `data/` after `make demo`; with none
+there, a small sample model in a temporary one) with `pm serve --workers N`, drives it with `wrk`
+(Debian: `apt-get install wrk`) on the same machine at 1, 16 and 64 connections, and prints req/s
+and p50/p90/p99 for `POST /predict` (one machine, 30 readings), `POST /predict/batch` and
+`POST /predict/columns` (1,000 machines x 30 readings) and `GET /machines/{id}`. Then, in-process,
+the cost of one request by step: decode, features, model, explanation, encode.
 
-    python benchmarks/serving.py [--seconds 5] [--concurrency 1 4 16] [--batch-machines 1000]
+    python benchmarks/serving.py [--data-dir data] [--seconds 10] [--connections 1 16 64] [--workers 2]
+
+Targets: /predict at 16 connections >= 1,500 req/s and p99 <= 20 ms, p50 <= 1 ms at 1 connection;
+a batch of 1,000 machines <= 100 ms; /machines/{id} >= 5,000 req/s at 16 connections.
 """
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
+REPO = Path(__file__).resolve().parents[1]
 
-def payload(machine_id: str, n: int = 40) -> dict:
+
+def payload(machine_id: str, spec, n: int = 30) -> dict:
+    """A machine's last `n` hourly readings with the sensors and settings the model knows."""
     rng = np.random.default_rng(sum(map(ord, machine_id)))
     start = dt.datetime(2025, 3, 1)
-    return {"machine_id": machine_id, "model_type": "A", "readings": [
+    return {"machine_id": machine_id, "readings": [
         {"ts": (start + dt.timedelta(hours=i)).isoformat(),
-         "settings": {"op_setting_1": 20.0, "op_setting_2": 0.62, "op_setting_3": 100.0},
-         "sensors": {f"sensor_{j:02d}": float(100 + j + rng.normal()) for j in range(1, 11)}} for i in range(n)]}
+         "settings": {s: float(v) for s, v in zip(spec.settings, spec.settings_mean)},
+         "sensors": {s: float(spec.regime_mean[0][j] + rng.normal() * spec.regime_std[0][j]) for j, s in enumerate(spec.sensors)}}
+        for i in range(n)]}
 
 
-def http_post(path: str, body: bytes) -> bytes:
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+def columns(machine: dict) -> dict:
+    readings = machine["readings"]
+    return {"machine_id": machine["machine_id"], "ts": [r["ts"] for r in readings],
+            "sensors": {s: [r["sensors"][s] for r in readings] for s in readings[0]["sensors"]},
+            "settings": {s: [r["settings"][s] for r in readings] for s in readings[0]["settings"]}}
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
-    await reader.readexactly(length)
-    return status
+WRK_SCRIPT = """
+local f = io.open(os.getenv("PM_WRK_BODY"), "rb")
+wrk.method = "POST"
+wrk.body = f:read("*all")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+"""
 
 
-async def drive(port: int, request: bytes, concurrency: int, seconds: float) -> tuple[np.ndarray, int, float]:
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
+def wrk(url: str, connections: int, seconds: float, body: Path | None) -> dict:
+    """req/s and latency percentiles (ms) of `wrk --latency` against `url` (POSTing `body` when given)."""
+    command = ["wrk", "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{seconds}s", "--latency", url]
+    env = dict(os.environ)
+    if body is not None:
+        script = body.with_suffix(".lua")
+        script.write_text(WRK_SCRIPT)
+        command[1:1] = ["-s", str(script)]
+        env["PM_WRK_BODY"] = str(body)
+    out = subprocess.run(command, capture_output=True, text=True, env=env, check=True).stdout
 
-    async def connection() -> None:
-        nonlocal errors
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        while time.perf_counter() < deadline:
-            sent = time.perf_counter()
-            writer.write(request)
-            status = await _read_response(reader)
-            latencies.append(time.perf_counter() - sent)
-            errors += status != 200
-        writer.close()
+    def ms(text: str) -> float:
+        value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
-    start = time.perf_counter()
-    await asyncio.gather(*(connection() for _ in range(concurrency)))
-    return np.array(latencies), errors, time.perf_counter() - start
+    percentiles = {p: ms(v) for p, v in re.findall(r"^\s+(50|90|99)%\s+(\S+)$", out, re.M)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), **percentiles,
+            "errors": int(errors.group(1)) if errors else 0, "socket_errors": "Socket errors" in out}
 
 
-def report(name: str, concurrency: int, latencies: np.ndarray, errors: int, elapsed: float) -> None:
-    p50, p95, p99 = np.percentile(latencies, [50, 95, 99]) * 1000
-    print(f"{name:<24}{concurrency:>6}{len(latencies) / elapsed:>12,.0f}{p50:>10.2f}{p95:>10.2f}{p99:>10.2f}{errors:>8}")
+def wait_ready(url: str, server: subprocess.Popen) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"pm serve exited: {server.stdout.read()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    sys.exit("pm serve did not become ready in 120 s")
+
+
+def breakdown(machines: list[dict], repeat: int) -> dict[str, float]:
+    """Milliseconds per request of each step, in this process, for `machines` sent as one request."""
+    import msgspec
+
+    from pm_serving import scoring
+    from pm_serving.body import decode_batch
+    from pm_serving.model import ModelHolder
+    from pm_serving.schemas import BatchRequest, BatchResponse, ColumnarBatchRequest, MachineColumns, PredictRequest
+    from pm_serving.settings import Settings
+
+    holder = ModelHolder(Settings())
+    holder.refresh()
+    model = holder.current
+    bundle = model.bundle
+    rows = json.dumps({"machines": machines}).encode()
+    cols = json.dumps({"machines": [columns(m) for m in machines]}).encode()
+    encoder = msgspec.json.Encoder()
+
+    def timed(step, *args) -> tuple[float, object]:
+        start = time.perf_counter()
+        for _ in range(repeat):
+            result = step(*args)
+        return (time.perf_counter() - start) / repeat * 1e3, result
+
+    figures = {}
+    figures["decode (readings)"], batch = timed(decode_batch, rows, BatchRequest, PredictRequest)
+    figures["decode (columns)"], colbatch = timed(decode_batch, cols, ColumnarBatchRequest, MachineColumns)
+    figures["checks + arrays (readings)"], checked = timed(lambda: [scoring.from_readings(model, m, "b", 2000) for m in batch.machines])
+    figures["checks + arrays (columns)"], _ = timed(lambda: [scoring.from_columns(model, m, "b", 2000) for m in colbatch.machines])
+    from pm_assets.core.latest_features import latest_features
+
+    figures["features"], X = timed(latest_features, bundle.feature_spec, [m.history for m in checked])
+    threads = 1 if len(machines) < 100 else -1
+    figures["model"], _ = timed(bundle.predict, X, threads)
+    figures["explanation (every row)"], _ = timed(bundle.sensor_contributions, X, threads)
+    predictions = scoring.predict(model, checked)
+    figures["encode"], _ = timed(encoder.encode, BatchResponse(predictions=predictions, model_version=model.version))
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("PM_DATA_DIR", REPO / "data")))
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--batch-machines", type=int, default=1000)
-    parser.add_argument("--library", default="lightgbm", choices=["lightgbm", "catboost"])
     parser.add_argument("--port", type=int, default=8799)
     args = parser.parse_args()
-    os.environ.setdefault("PM_DATA_DIR", tempfile.mkdtemp(prefix="pm-serve-bench-"))
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ["PM_DATA_DIR"] = str(args.data_dir.resolve())
 
-    from pm_assets.drivers.sample_model import train_and_register
+    from pm_assets.storage import paths, registry
 
-    version = train_and_register(library=args.library)
-    print(f"sample {args.library} model v{version} in {os.environ['PM_DATA_DIR']}")
-    server = subprocess.Popen([sys.executable, "-m", "pm_assets.drivers.cli", "serve", "--port", str(args.port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if registry.alias_version(registry.CHAMPION) is None:
+        os.environ["PM_DATA_DIR"] = tempfile.mkdtemp(prefix="pm-serve-bench-")
+        from pm_assets.drivers.sample_model import train_and_register
+
+        print(f"no champion in {args.data_dir}: a sample model in {os.environ['PM_DATA_DIR']}")
+        train_and_register()
+    version = registry.alias_version(registry.CHAMPION)
+    bundle = registry.load_version(version).bundle
+    print(f"champion v{version} ({bundle.library}) of {paths.data_dir()}, {args.workers} worker(s), wrk on the same machine")
+
+    work = Path(tempfile.mkdtemp(prefix="pm-wrk-"))
+    single = payload("M0001", bundle.feature_spec)
+    machines = [payload(f"B{i:05d}", bundle.feature_spec) for i in range(args.batch_machines)]
+    (work / "single.json").write_text(json.dumps(single))
+    (work / "batch.json").write_text(json.dumps({"machines": machines}))
+    (work / "columns.json").write_text(json.dumps({"machines": [columns(m) for m in machines]}))
+
+    url = f"http://127.0.0.1:{args.port}"
+    server = subprocess.Popen([str(Path(sys.executable).with_name("pm")), "serve", "--port", str(args.port), "--workers", str(args.workers)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        wait_ready(url, server)
         import httpx
 
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{args.port}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        worklist = httpx.get(f"{url}/machines", params={"limit": 1})
+        machine = worklist.json()["machines"][0]["machine_id"] if worklist.status_code == 200 else None
+        cases = [("POST /predict", "/predict", work / "single.json", args.connections),
+                 (f"POST /predict/batch x{args.batch_machines}", "/predict/batch", work / "batch.json", [1, 2]),
+                 (f"POST /predict/columns x{args.batch_machines}", "/predict/columns", work / "columns.json", [1, 2])]
+        if machine:
+            cases.append(("GET /machines/{id}", f"/machines/{machine}", None, args.connections))
         else:
-            sys.exit(f"server did not become ready: {server.stderr.read().decode()[-2000:] if server.poll() is not None else ''}")
-        single = http_post("/predict", json.dumps(payload("M0001")).encode())
-        batch = http_post("/predict/batch", json.dumps({"machines": [payload(f"M{i:04d}") for i in range(args.batch_machines)]}).encode())
-        print(f"{'endpoint':<24}{'conns':>6}{'req/s':>12}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'errors':>8}")
-        asyncio.run(drive(args.port, single, 4, 1.0))  # warm-up
-        for concurrency in args.concurrency:
-            report("POST /predict", concurrency, *asyncio.run(drive(args.port, single, concurrency, args.seconds)))
-        report(f"POST /predict/batch x{args.batch_machines}", 1, *asyncio.run(drive(args.port, batch, 1, args.seconds)))
+            print("no fleet snapshot (scores/fleet_scores.parquet): GET /machines/{id} not measured; run the daily job first")
+        wrk(f"{url}/predict", 4, 2, work / "single.json")  # warm-up
+        print(f"\n{'endpoint':<32}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+        for name, path, body, connection_counts in cases:
+            for connections in connection_counts:
+                r = wrk(f"{url}{path}", connections, args.seconds, body)
+                print(f"{name:<32}{connections:>6}{r['rps']:>10,.0f}{r['50']:>9.2f}{r['90']:>9.2f}{r['99']:>9.2f}{r['errors']:>9}"
+                      + ("  (socket errors)" if r["socket_errors"] else ""))
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=60)
+
+    print("\nin-process cost per request (ms), one worker thread:")
+    for label, group, repeat in (("/predict, 1 machine x 30 readings", [single], 300),
+                                 (f"batch, {args.batch_machines} machines x 30 readings", machines, 3)):
+        figures = breakdown(group, repeat)
+        print(f"  {label}: " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items()))
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,15 @@
-"""The scoring service: `create_app(settings)`, served by `pm serve` (uvicorn, one worker)."""
+"""The scoring service: `create_app(settings)`, served by `pm serve` (uvicorn, `--workers N` processes).
+
+Each worker is a whole service: it loads the champion, watches the pointer and the fleet snapshot,
+and writes its own inference log. With several workers `/metrics` adds up every worker's counters
+(prometheus_client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`, which `pm serve` sets), while
+`/ready` reports the worker that answered.
+"""
 
 import asyncio
 import contextlib
+import hmac
+import os
 from collections.abc import AsyncIterator
 
 from litestar import Litestar
@@ -12,6 +20,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from pm_serving import errors, routes
+from pm_serving.fleet import FleetScores
 from pm_serving.inference_log import InferenceLog
 from pm_serving.model import ModelHolder
 from pm_serving.settings import Settings
@@ -21,29 +30,36 @@ OPEN_PATHS = {"/health"}
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
+    api_key = settings.api_key.encode() if settings.api_key else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        holder = ModelHolder(settings)
-        await asyncio.to_thread(holder.refresh)
-        app.state.holder = holder
-        app.state.inference_log = InferenceLog(settings.inference_log_dir)
-        watcher = asyncio.create_task(holder.watch())
-        flusher = asyncio.create_task(_flush_every_second(app.state.inference_log))
+        holder, fleet = ModelHolder(settings), FleetScores(settings)
+        await asyncio.gather(asyncio.to_thread(holder.try_check), asyncio.to_thread(fleet.try_check))
+        app.state.holder, app.state.fleet = holder, fleet
+        app.state.inference_log = InferenceLog(settings.inference_log_dir, settings.log_queue_size)
+        watchers = [asyncio.create_task(holder.watch()), asyncio.create_task(fleet.watch())]
         try:
             yield
         finally:
-            watcher.cancel()
-            flusher.cancel()
-            app.state.inference_log.close()
+            for task in watchers:
+                task.cancel()
+            await asyncio.to_thread(app.state.inference_log.close)  # every served prediction written before exit
+            if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+                from prometheus_client import multiprocess
+
+                multiprocess.mark_process_dead(os.getpid())
 
     def require_api_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        if settings.api_key and connection.url.path not in OPEN_PATHS and connection.headers.get("x-api-key") != settings.api_key:
+        if api_key is None or connection.scope["path"] in OPEN_PATHS:
+            return
+        sent = connection.headers.get("x-api-key", "").encode()
+        if not hmac.compare_digest(sent, api_key):  # constant time: the comparison does not leak how much matched
             raise NotAuthorizedException("missing or wrong API key: send it in the X-API-Key header")
 
     prometheus = PrometheusConfig(app_name="pm_serving", prefix="pm", group_path=True)
     return Litestar(
-        route_handlers=[routes.health, routes.ScoringController, PrometheusController],
+        route_handlers=[routes.health, routes.ScoringController, routes.MachinesController, PrometheusController],
         lifespan=[lifespan],
         guards=[require_api_key],
         middleware=[prometheus.middleware],
@@ -51,9 +67,3 @@ def create_app(settings: Settings | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="pm-platform scoring service", version="1.0.0", path="/schema"),
     )
-
-
-async def _flush_every_second(log: InferenceLog) -> None:
-    while True:
-        await asyncio.sleep(1)
-        log.flush()

@@ -1,8 +1,9 @@
 """One mapping from errors to responses: a 4xx names the field and the problem; nothing leaks as a 500."""
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException
 from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
@@ -17,8 +18,12 @@ class InputError(Exception):
         self.field, self.problem = field, problem
 
 
-class NoModelError(Exception):
-    """No champion is loaded yet."""
+class Unavailable(Exception):
+    """What the request needs is not loaded (no champion yet, a stale watcher, no fleet snapshot)."""
+
+    def __init__(self, message: str, detail: object = None):
+        super().__init__(message)
+        self.detail = detail
 
 
 def _body(status: int, message: str, detail: object = None) -> Response:
@@ -28,12 +33,12 @@ def _body(status: int, message: str, detail: object = None) -> Response:
 def handle(request: Request, exc: Exception) -> Response:
     if isinstance(exc, InputError):
         return _body(HTTP_422_UNPROCESSABLE_ENTITY, str(exc), {"field": exc.field, "problem": exc.problem})
-    if isinstance(exc, NoModelError):
-        return _body(HTTP_503_SERVICE_UNAVAILABLE, str(exc))
-    if isinstance(exc, ValidationException):
+    if isinstance(exc, Unavailable):
+        return _body(HTTP_503_SERVICE_UNAVAILABLE, str(exc), exc.detail)
+    if isinstance(exc, HTTPException):  # validation (400), auth (401), not found (404), too large (413)
         return _body(exc.status_code, exc.detail, exc.extra)
-    if isinstance(exc, HTTPException):
-        return _body(exc.status_code, exc.detail, exc.extra)
+    if isinstance(exc, RecursionError):  # a body nested deeper than any request type (decoding stops at the type)
+        return _body(HTTP_400_BAD_REQUEST, "request body nested too deeply")
     request.logger.exception("unhandled error")
     return _body(HTTP_500_INTERNAL_SERVER_ERROR, "internal error")
 

@@ -1,13 +1,15 @@
 """The loaded champion, and its hot swap when the `champion` alias moves.
 
 Requests read `holder.current` once and keep that object, so a swap (one attribute assignment)
-never changes a model under a request in flight. A new model is loaded off the event loop; if it
-fails to load, the old one keeps serving and the error is reported by /ready and in the log.
+never changes a model under a request in flight. The holder polls the champion pointer file that
+promotion writes (`WatchedFile`) and asks the registry only when it changed; a new model is loaded
+off the event loop, and if it fails to load, the old one keeps serving and the error is reported
+by /ready and in the log.
 """
 
-import asyncio
 import datetime as dt
 import logging
+import os
 from dataclasses import dataclass
 
 from prometheus_client import Gauge
@@ -15,9 +17,11 @@ from prometheus_client import Gauge
 from pm_assets.core.models import ModelBundle
 from pm_assets.storage import registry
 from pm_serving.settings import Settings
+from pm_serving.watched import WatchedFile
 
 log = logging.getLogger("pm_serving")
-MODEL_VERSION = Gauge("pm_model_version", "The model version serving (1 on the loaded one)", ["version"])
+MODEL_VERSION = Gauge("pm_model_version", "The model version each worker serves (1 on the loaded one)", ["version"],
+                      multiprocess_mode="liveall")
 
 
 @dataclass(frozen=True)
@@ -27,12 +31,18 @@ class LoadedModel:
     loaded_at: dt.datetime
 
 
-class ModelHolder:
+class ModelHolder(WatchedFile):
     def __init__(self, settings: Settings):
+        super().__init__(settings.pointer_path, settings.poll_seconds, settings.watcher_stale_seconds)
         self.settings = settings
         self.current: LoadedModel | None = None
         self.last_error: str | None = None
-        self._pointer_state: float | None = None
+
+    def loaded(self) -> bool:
+        return self.current is not None
+
+    def load(self) -> None:
+        self.refresh()
 
     def refresh(self) -> bool:
         """Load the alias's version if it is not the one serving; True when a new model went live."""
@@ -44,30 +54,14 @@ class ModelHolder:
             if self.current is not None and self.current.version == version:
                 return False
             loaded = registry.load_version(version)
+            if self.current is not None:  # set to 0, not removed: a multiprocess gauge keeps what it was last set to
+                MODEL_VERSION.labels(self.current.version).set(0)
             self.current = LoadedModel(version=version, bundle=loaded.bundle, loaded_at=dt.datetime.now(dt.UTC))
             self.last_error = None
-            MODEL_VERSION.clear()
             MODEL_VERSION.labels(version).set(1)
-            log.info("serving %s v%s (%s)", registry.MODEL_NAME, version, loaded.bundle.library)
+            log.info("worker %d serving %s v%s (%s)", os.getpid(), registry.MODEL_NAME, version, loaded.bundle.library)
             return True
         except Exception as error:  # a broken new model must not take the old one down
             self.last_error = f"loading {self.settings.model_alias!r} failed: {type(error).__name__}: {error}"
             log.error(self.last_error)
             return False
-
-    def _pointer_changed(self) -> bool:
-        try:
-            state = self.settings.pointer_path.stat().st_mtime_ns
-        except FileNotFoundError:
-            state = None
-        changed = state != self._pointer_state
-        self._pointer_state = state
-        return changed
-
-    async def watch(self) -> None:
-        """Poll the champion pointer file; ask the registry when it changed (or while nothing is loaded)."""
-        self._pointer_changed()
-        while True:
-            await asyncio.sleep(self.settings.poll_seconds)
-            if self._pointer_changed() or self.current is None:
-                await asyncio.to_thread(self.refresh)

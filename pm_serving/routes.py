@@ -1,14 +1,41 @@
-"""HTTP routes: liveness, readiness, model card, single and batch predictions."""
+"""HTTP routes: liveness, readiness, model card, predictions from readings, and the fleet's latest scores.
 
-from litestar import Controller, get, post
+`/predict` (one machine, at most `max_readings` readings) is decoded and scored on the event loop:
+it costs about a millisecond. Batches are decoded and scored in a worker thread, so a body of many
+megabytes does not hold up `/health` or the other requests.
+"""
+
+import asyncio
+import os
+import time
+from typing import Annotated
+
+from litestar import Controller, Response, get, post
 from litestar.datastructures import State
+from litestar.dto import DTOData
+from litestar.exceptions import NotFoundException
+from litestar.params import Parameter
 from prometheus_client import Counter
 
 from pm_assets.storage import registry
 from pm_serving import scoring
-from pm_serving.errors import InputError, NoModelError
+from pm_serving.body import LazyBody, TypedBody, decode_batch
+from pm_serving.errors import InputError, Unavailable
+from pm_serving.fleet import Snapshot
 from pm_serving.model import LoadedModel, ModelHolder
-from pm_serving.schemas import BatchRequest, BatchResponse, Health, ModelInfo, Prediction, PredictRequest, Readiness
+from pm_serving.schemas import (
+    BatchRequest,
+    BatchResponse,
+    ColumnarBatchRequest,
+    Health,
+    MachineColumns,
+    ModelInfo,
+    Prediction,
+    PredictRequest,
+    Readiness,
+    RiskLevel,
+    Worklist,
+)
 
 PREDICTIONS = Counter("pm_predictions", "Predictions served, by risk level", ["risk_level"])
 
@@ -16,7 +43,7 @@ PREDICTIONS = Counter("pm_predictions", "Predictions served, by risk level", ["r
 def _model(state: State) -> LoadedModel:
     model = state.holder.current
     if model is None:
-        raise NoModelError(f"no model loaded: {state.holder.last_error or 'waiting for a champion'}")
+        raise Unavailable(f"no model loaded: {state.holder.last_error or 'waiting for a champion'}")
     return model
 
 
@@ -26,19 +53,35 @@ def _served(state: State, predictions: list[Prediction]) -> None:
         PREDICTIONS.labels(prediction.risk_level).inc()
 
 
+def _score_batch(state: State, model: LoadedModel, raw: bytes, shape: type[BatchRequest | ColumnarBatchRequest]) -> list[Prediction]:
+    columnar = shape is ColumnarBatchRequest
+    batch = decode_batch(raw, shape, MachineColumns if columnar else PredictRequest)
+    settings = state.holder.settings
+    if len(batch.machines) > settings.max_batch_machines:
+        raise InputError("body.machines", f"at most {settings.max_batch_machines} machines per batch, got {len(batch.machines)}")
+    convert = scoring.from_columns if columnar else scoring.from_readings
+    machines = [convert(model, m, f"body.machines[{i}]", settings.max_readings) for i, m in enumerate(batch.machines)]
+    return scoring.predict(model, machines)
+
+
 @get("/health", summary="Liveness: the process answers")
 async def health() -> Health:
     return Health(status="ok")
 
 
 class ScoringController(Controller):
-    @get("/ready", summary="Readiness: a model is loaded (503 otherwise)")
+    @get("/ready", summary="Readiness of this worker: a model is loaded and its watcher is current (503 otherwise)")
     async def ready(self, state: State) -> Readiness:
         holder: ModelHolder = state.holder
-        body = Readiness(ready=holder.current is not None, model_version=holder.current and holder.current.version,
-                         last_load_error=holder.last_error)
+        stale = holder.staleness()
+        problems = [p for p in (stale, state.inference_log.problem(), state.fleet.staleness()) if p]
+        body = Readiness(ready=holder.current is not None and stale is None, model_version=holder.current and holder.current.version,
+                         last_load_error=holder.last_error, worker_pid=os.getpid(), problems=problems,
+                         watcher_checked_seconds_ago=None if holder.last_check is None else round(time.monotonic() - holder.last_check, 1))
         if holder.current is None:
-            raise NoModelError(f"not ready: {holder.last_error or 'no model loaded yet'}")
+            raise Unavailable(f"not ready: {holder.last_error or 'no model loaded yet'}", body)
+        if stale:
+            raise Unavailable(f"not ready: {stale}", body)
         return body
 
     @get("/model", summary="The model serving: version, metrics, features, alert threshold")
@@ -51,20 +94,51 @@ class ScoringController(Controller):
                          model_types=spec.model_types, min_readings=spec.min_readings, threshold=bundle.threshold,
                          loaded_at=model.loaded_at)
 
-    @post("/predict", status_code=200, summary="Score one machine from its recent readings")
+    @post("/predict", status_code=200, dto=TypedBody[PredictRequest], return_dto=None, summary="Score one machine from its recent readings")
     async def predict(self, data: PredictRequest, state: State) -> Prediction:
         model = _model(state)
-        if len(data.readings) > state.holder.settings.max_readings:
-            raise InputError("body.readings", f"at most {state.holder.settings.max_readings} readings per machine")
-        [prediction] = scoring.predict(model, [data])
+        [prediction] = scoring.predict(model, [scoring.from_readings(model, data, "body", state.holder.settings.max_readings)])
         _served(state, [prediction])
         return prediction
 
-    @post("/predict/batch", status_code=200, summary="Score many machines in one call")
-    async def predict_batch(self, data: BatchRequest, state: State) -> BatchResponse:
+    @post("/predict/batch", status_code=200, dto=TypedBody[BatchRequest], return_dto=None, summary="Score many machines, each a list of readings")
+    async def predict_batch(self, data: DTOData[BatchRequest], state: State) -> BatchResponse:
+        return await self._batch(data, state, BatchRequest)
+
+    @post("/predict/columns", status_code=200, dto=TypedBody[ColumnarBatchRequest], return_dto=None,
+          summary="Score many machines, each as columns (a list of timestamps and one list per sensor): the cheapest to decode")
+    async def predict_columns(self, data: DTOData[ColumnarBatchRequest], state: State) -> BatchResponse:
+        return await self._batch(data, state, ColumnarBatchRequest)
+
+    async def _batch(self, data: LazyBody, state: State, shape: type) -> BatchResponse:
         model = _model(state)
-        if len(data.machines) > state.holder.settings.max_batch_machines:
-            raise InputError("body.machines", f"at most {state.holder.settings.max_batch_machines} machines per batch, got {len(data.machines)}")
-        predictions = scoring.predict(model, data.machines)
+        predictions = await asyncio.to_thread(_score_batch, state, model, data.raw, shape)
         _served(state, predictions)
         return BatchResponse(predictions=predictions, model_version=model.version)
+
+
+class MachinesController(Controller):
+    path = "/machines"
+
+    @get("/{machine_id:str}", summary="A machine's latest score from the daily pipeline (404 if unknown)")
+    async def machine(self, machine_id: str, state: State) -> Response[bytes]:
+        encoded = _snapshot(state).encoded.get(machine_id)
+        if encoded is None:
+            raise NotFoundException(f"no score for machine {machine_id!r} in the fleet snapshot")
+        return Response(encoded, media_type="application/json")
+
+    @get("/", summary="The maintenance worklist: machines most urgent first, optionally of one risk level")
+    async def worklist(self, state: State, risk: RiskLevel | None = None,
+                       limit: Annotated[int, Parameter(ge=1, le=10_000)] = 50) -> Worklist:
+        snapshot = _snapshot(state)
+        matching = snapshot.ranked if risk is None else [s for s in snapshot.ranked if s.risk_level == risk]
+        return Worklist(machines=matching[:limit], total=len(matching), snapshot_scored_at=snapshot.scored_at)
+
+
+def _snapshot(state: State) -> Snapshot:
+    snapshot = state.fleet.snapshot
+    if snapshot is None:
+        raise Unavailable(f"no fleet scores yet: {state.fleet.staleness() or f'{state.fleet.path} does not exist'} "
+                           "(the daily job's fleet_scores publishes it)")
+    return snapshot
+

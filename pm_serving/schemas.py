@@ -1,11 +1,18 @@
-"""Request and response bodies (msgspec Structs: decoded and validated without pandas or pydantic)."""
+"""Request and response bodies (msgspec Structs: decoded and validated in one typed pass, without pandas or pydantic).
+
+Timestamps may carry a UTC offset or none; readings without one are taken as UTC (the platform's own
+timestamps are UTC), and every timestamp is converted to UTC before features are computed. Depth is
+bounded by the types themselves: nothing here nests deeper than four levels, so deeper input fails
+validation at the first level where it does not fit.
+"""
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
 MachineId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+RiskLevel = Literal["low", "medium", "high", "unknown"]
 
 
 class Reading(msgspec.Struct, forbid_unknown_fields=True):
@@ -24,25 +31,62 @@ class PredictRequest(msgspec.Struct, forbid_unknown_fields=True):
     readings: Annotated[list[Reading], msgspec.Meta(min_length=1)]
     model_type: str | None = None
     events: list[Event] = []
+    explain: bool = False  # the sensors driving the risk even when it is low (always given for medium and high)
 
 
 class BatchRequest(msgspec.Struct, forbid_unknown_fields=True):
     machines: Annotated[list[PredictRequest], msgspec.Meta(min_length=1)]
 
 
+class MachineColumns(msgspec.Struct, forbid_unknown_fields=True):
+    """One machine's readings as columns: `ts` and one equally long list per sensor and setting."""
+
+    machine_id: MachineId
+    ts: Annotated[list[dt.datetime], msgspec.Meta(min_length=1)]
+    sensors: dict[str, list[float | None]]
+    settings: dict[str, list[float | None]] = {}
+    model_type: str | None = None
+    events: list[Event] = []
+    explain: bool = False
+
+
+class ColumnarBatchRequest(msgspec.Struct, forbid_unknown_fields=True):
+    machines: Annotated[list[MachineColumns], msgspec.Meta(min_length=1)]
+
+
 class Prediction(msgspec.Struct):
     machine_id: str
-    ts: dt.datetime
-    rul_hours: float
-    failure_probability: float
-    risk_level: str
-    top_sensors: list[str]
+    ts: dt.datetime  # the machine's last reading, in UTC
+    rul_hours: float | None  # null when the risk is `unknown`
+    failure_probability: float | None
+    risk_level: RiskLevel
+    top_sensors: list[str]  # the sensors driving the risk (medium and high risk, or `explain`)
     model_version: str
+    problem: str | None = None  # why the risk is `unknown` (too little usable sensor data)
 
 
 class BatchResponse(msgspec.Struct):
     predictions: list[Prediction]
     model_version: str
+
+
+class MachineScore(msgspec.Struct):
+    """A machine's latest score from the daily pipeline's fleet snapshot."""
+
+    machine_id: str
+    as_of: dt.datetime  # its last reading scored
+    rul_hours: float
+    failure_probability: float
+    risk_level: RiskLevel
+    top_sensors: list[str]
+    model_version: str
+    scored_at: dt.datetime
+
+
+class Worklist(msgspec.Struct):
+    machines: list[MachineScore]
+    total: int  # machines matching the filter (the list holds at most `limit`)
+    snapshot_scored_at: dt.datetime | None
 
 
 class ModelInfo(msgspec.Struct):
@@ -68,3 +112,6 @@ class Readiness(msgspec.Struct):
     ready: bool
     model_version: str | None
     last_load_error: str | None
+    worker_pid: int
+    watcher_checked_seconds_ago: float | None  # since the champion watcher last read the pointer
+    problems: list[str]  # what is wrong even while predictions answer (e.g. the inference log cannot be written)

@@ -12,12 +12,21 @@ class Settings:
     model_alias: str = registry.CHAMPION
     #: The pointer file promotion writes; polled for changes (the registry is asked only when it changes).
     pointer_path: Path = field(default_factory=paths.champion_pointer_path)
+    #: The fleet scores the daily pipeline publishes, polled like the pointer.
+    scores_path: Path = field(default_factory=paths.fleet_scores_snapshot_path)
     poll_seconds: float = 5.0
     api_key: str | None = None  # when set, every route but /health needs header `X-API-Key`
     inference_log_dir: Path = field(default_factory=lambda: paths.inference_log_dir())
+    log_queue_size: int = 10_000  # requests' predictions waiting for the log writer; beyond it they are counted as dropped
     max_body_bytes: int = 64 * 1024 * 1024
     max_batch_machines: int = 5000
-    max_readings: int = 2000
+    max_readings: int = 2000  # per machine, in single and batch requests
+    stale_after_seconds: float | None = None  # default: max(3 x poll_seconds, 10 s)
+
+    @property
+    def watcher_stale_seconds(self) -> float:
+        """/ready turns 503 when the pointer has not been read for this long."""
+        return self.stale_after_seconds or max(3 * self.poll_seconds, 10.0)
 
     @classmethod
     def from_env(cls) -> "Settings":

@@ -78,26 +78,33 @@ class ModelBundle:
     def feature_names(self) -> list[str]:
         return self.feature_spec.feature_names
 
-    def predict(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Remaining useful life (hours, capped) and failure probability within the horizon."""
+    def predict(self, features: np.ndarray, threads: int = -1) -> tuple[np.ndarray, np.ndarray]:
+        """Remaining useful life (hours, capped) and failure probability within the horizon.
+
+        `threads=1` for a few rows: starting a thread pool costs more than it saves (a serving worker
+        scoring one machine per request)."""
         if self.library == "lightgbm":  # the booster itself: the scikit-learn wrapper costs ~1 ms a call
-            rul, probability = self.rul_model.booster_.predict(features), self.failure_model.booster_.predict(features)
+            options = {} if threads < 1 else {"num_threads": threads}
+            rul = self.rul_model.booster_.predict(features, **options)
+            probability = self.failure_model.booster_.predict(features, **options)
         else:
-            rul, probability = self.rul_model.predict(features), self.failure_model.predict_proba(features)[:, 1]
+            rul = self.rul_model.predict(features, thread_count=threads)
+            probability = self.failure_model.predict_proba(features, thread_count=threads)[:, 1]
         return np.clip(rul, 0, self.label_config.rul_cap_hours), probability
 
     def risk_level(self, probability: np.ndarray) -> np.ndarray:
         """`high` at or above the alert threshold, `medium` above half of it, else `low`."""
         return np.where(probability >= self.threshold, "high", np.where(probability >= self.threshold / 2, "medium", "low"))
 
-    def sensor_contributions(self, features: np.ndarray) -> tuple[list[str], np.ndarray]:
-        """The failure model's own per-feature contributions (log-odds), summed per sensor."""
+    def sensor_contributions(self, features: np.ndarray, threads: int = -1) -> tuple[list[str], np.ndarray]:
+        """The failure model's own per-feature contributions (exact tree SHAP, log-odds), summed per sensor."""
         if self.library == "lightgbm":
-            contributions = self.failure_model.booster_.predict(features, pred_contrib=True)[:, :-1]
+            options = {} if threads < 1 else {"num_threads": threads}
+            contributions = self.failure_model.booster_.predict(features, pred_contrib=True, **options)[:, :-1]
         else:
             from catboost import Pool
 
-            contributions = self.failure_model.get_feature_importance(Pool(features), type="ShapValues")[:, :-1]
+            contributions = self.failure_model.get_feature_importance(Pool(features), type="ShapValues", thread_count=threads)[:, :-1]
         sensors, mapping = self._sensor_mapping
         return sensors, contributions @ mapping
 

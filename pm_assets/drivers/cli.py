@@ -199,16 +199,25 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    import tempfile
+
     import uvicorn
 
-    from pm_serving.app import create_app
     from pm_serving.settings import Settings
 
+    if not 0 < args.port < 65536:
+        raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # every worker's counters in one place, so /metrics adds them up whichever worker answers
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pm-serve-metrics-")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
-    print(f"serving the {settings.model_alias!r} model on http://{args.host}:{args.port} "
+    print(f"serving the {settings.model_alias!r} model on http://{args.host}:{args.port} with {args.workers} worker(s) "
           f"(API key {'required' if settings.api_key else 'off'}; OpenAPI at /schema/openapi.json)")
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, workers=1, log_level="warning", access_log=False)
+    uvicorn.run("pm_serving.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                log_level="warning", access_log=False)
 
 
 def cmd_sql(args: argparse.Namespace) -> None:
@@ -291,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the champion over HTTP (set PM_API_KEY to require a key)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: the number of cores)")
     serve.set_defaults(func=cmd_serve)
 
     sql = commands.add_parser("sql", help="run a read-only SQL query on the warehouse")

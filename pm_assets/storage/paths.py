@@ -64,6 +64,11 @@ def mlflow_artifacts_dir() -> Path:
     return data_dir() / "mlartifacts"
 
 
+def fleet_scores_snapshot_path() -> Path:
+    """The champion's latest score of every machine, published whole for the scoring service to read."""
+    return data_dir() / "scores" / "fleet_scores.parquet"
+
+
 # ---------- monitoring
 def reference_path() -> Path:
     """The champion's drift reference profile."""

@@ -1,6 +1,7 @@
 """Model assets materialized in-process on a small simulated fleet, with a real sqlite MLflow store."""
 
 import duckdb
+import polars as pl
 import mlflow
 import pytest
 from mlflow import MlflowClient
@@ -57,6 +58,9 @@ def test_model_assets_register_a_champion_and_score_the_fleet(own_registry, inst
     assert scores["failure_probability"].is_between(0, 1).all()
     assert set(scores["risk_level"]) <= {"low", "medium", "high"}
     assert (scores["model_version"] == champion).all()
+    snapshot = pl.read_parquet(paths.fleet_scores_snapshot_path())  # what the scoring service serves by machine id
+    assert snapshot.sort("machine_id").select("machine_id", "rul_hours", "risk_level").equals(
+        scores.sort("machine_id").select("machine_id", "rul_hours", "risk_level"))
 
 
 def test_a_new_model_becomes_the_challenger_not_the_champion(own_registry, instance):

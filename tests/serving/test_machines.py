@@ -1,0 +1,58 @@
+"""Scores by machine id, from the fleet snapshot the daily pipeline publishes, hot-swapped when it is replaced."""
+
+import time
+
+import polars as pl
+import pytest
+from litestar.testing import TestClient
+
+from pm_assets.storage import paths
+from pm_assets.storage.atomic import write_atomic
+from pm_serving.app import create_app
+from pm_serving.settings import Settings
+
+
+@pytest.fixture
+def client(served_data_dir):
+    with TestClient(app=create_app(Settings(poll_seconds=0.1))) as c:
+        yield c
+
+
+def test_a_machine_s_latest_score_and_404_for_an_unknown_one(client):
+    snapshot = pl.read_parquet(paths.fleet_scores_snapshot_path())
+    row = snapshot.row(3, named=True)
+    body = client.get(f"/machines/{row['machine_id']}").json()
+    assert body["rul_hours"] == pytest.approx(row["rul_hours"]) and body["risk_level"] == row["risk_level"]
+    assert body["failure_probability"] == pytest.approx(row["failure_probability"])
+    assert body["model_version"] == row["model_version"] and body["as_of"].startswith(row["ts"].isoformat()[:16])
+    missing = client.get("/machines/NO-SUCH-MACHINE")
+    assert missing.status_code == 404 and "NO-SUCH-MACHINE" in missing.json()["error"]
+
+
+def test_the_worklist_is_most_urgent_first_and_filters_by_risk(client):
+    everything = client.get("/machines", params={"limit": 1000}).json()
+    ranks = {"high": 0, "medium": 1, "low": 2}
+    keys = [(ranks[m["risk_level"]], -m["failure_probability"]) for m in everything["machines"]]
+    assert keys == sorted(keys) and everything["total"] == len(everything["machines"]) == 10
+    low = client.get("/machines", params={"risk": "low", "limit": 2}).json()
+    assert low["total"] == sum(m["risk_level"] == "low" for m in everything["machines"]) and len(low["machines"]) <= 2
+    assert all(m["risk_level"] == "low" for m in low["machines"])
+    assert client.get("/machines", params={"risk": "purple"}).status_code == 400
+    assert client.get("/machines", params={"limit": 0}).status_code == 400
+
+
+def test_a_new_snapshot_is_served_without_a_restart(client):
+    path = paths.fleet_scores_snapshot_path()
+    before = pl.read_parquet(path)
+    machine = before["machine_id"][0]
+    changed = before.with_columns(pl.when(pl.col("machine_id") == machine).then(1.5).otherwise(pl.col("rul_hours")).alias("rul_hours"),
+                                  pl.lit("high").alias("risk_level"))
+    try:
+        write_atomic(path, changed.write_parquet)
+        deadline = time.monotonic() + 10
+        while client.get(f"/machines/{machine}").json()["rul_hours"] != 1.5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.get(f"/machines/{machine}").json()["rul_hours"] == 1.5
+        assert client.get("/machines", params={"risk": "high"}).json()["total"] == 10
+    finally:
+        write_atomic(path, before.write_parquet)
