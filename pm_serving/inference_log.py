@@ -28,6 +28,7 @@ LOGGED = Counter("pm_inference_log_written", "Predictions appended to the infere
 
 _STOP = object()
 MAX_BACKOFF_SECONDS = 5.0
+BATCH_SECONDS = 0.05
 
 
 class InferenceLog:
@@ -78,7 +79,10 @@ class InferenceLog:
     def _run(self) -> None:
         while True:
             items = [self._queue.get()]
-            while len(items) < 1000:
+            if items[0] is not _STOP:
+                # let a batch gather: a wake-up per request would cost each request a GIL hand-over
+                time.sleep(BATCH_SECONDS)
+            while len(items) < 10_000:
                 try:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:

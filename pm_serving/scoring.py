@@ -36,9 +36,25 @@ class Machine:
     problem: str | None  # why it cannot be scored reliably
 
 
+_EPOCH, _US = dt.datetime(1970, 1, 1), dt.timedelta(microseconds=1)
+
+
 def _utc(ts: dt.datetime) -> dt.datetime:
     """Naive UTC: an offset is converted, a timestamp without one is taken as UTC."""
     return ts if ts.tzinfo is None else ts.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _times(values: list[dt.datetime]) -> np.ndarray:
+    """datetime64[us] in UTC (numpy's own conversion of datetime objects costs ~10x more)."""
+    return np.array([(_utc(t) - _EPOCH) // _US for t in values], dtype=np.int64).view("datetime64[us]")
+
+
+def _floats(rows: list[list[float | None]]) -> np.ndarray:
+    """A 2-d float array, NaN for None (the fast path when nothing is missing)."""
+    try:
+        return np.array(rows, dtype=float)
+    except TypeError:
+        return np.array([[NAN if v is None else v for v in row] for row in rows], dtype=float)
 
 
 def _finite(values: np.ndarray, where: str, names: list[str], attribute: str) -> np.ndarray:
@@ -80,15 +96,17 @@ def _usability(sensors: np.ndarray, names: list[str], recent: int) -> str | None
 def _machine(model: LoadedModel, machine_id: str, ts: list[dt.datetime], settings: np.ndarray, sensors: np.ndarray,
              events: list[Event], explain: bool, where: str) -> Machine:
     spec = model.bundle.feature_spec
-    times = np.array([_utc(t) for t in ts], dtype="datetime64[us]")
-    order = np.argsort(times, kind="stable")
-    kinds = [(np.datetime64(_utc(e.ts), "us"), e.event_type) for e in events]
+    times = _times(ts)
+    if (np.diff(times.view(np.int64)) >= 0).all():
+        ordered = slice(None)
+    else:
+        ordered = np.argsort(times, kind="stable")
     history = MachineHistory(
-        ts=times[order],
-        settings=_finite(settings[order], where, spec.settings, "settings"),
-        sensors=_finite(sensors[order], where, spec.sensors, "sensors"),
-        repairs=np.array([t for t, kind in kinds if kind == REPAIR], dtype="datetime64[us]"),
-        services=np.array([t for t, kind in kinds if kind in SERVICE_EVENTS], dtype="datetime64[us]"),
+        ts=times[ordered],
+        settings=_finite(settings[ordered], where, spec.settings, "settings"),
+        sensors=_finite(sensors[ordered], where, spec.sensors, "sensors"),
+        repairs=_times([e.ts for e in events if e.event_type == REPAIR]) if events else None,
+        services=_times([e.ts for e in events if e.event_type in SERVICE_EVENTS]) if events else None,
     )
     return Machine(machine_id, history, explain, _usability(history.sensors, spec.sensors, spec.min_readings))
 
@@ -101,8 +119,7 @@ def from_readings(model: LoadedModel, request: PredictRequest, where: str, max_r
            set().union(*(r.settings.keys() for r in readings)), max_readings)
 
     def matrix(attribute: str, names: list[str]) -> np.ndarray:
-        rows = [[NAN if (v := values.get(n)) is None else v for n in names] for values in (getattr(r, attribute) for r in readings)]
-        return np.array(rows, dtype=float).reshape(len(readings), len(names))
+        return _floats([[values.get(n) for n in names] for values in (getattr(r, attribute) for r in readings)]).reshape(len(readings), len(names))
 
     return _machine(model, request.machine_id, [r.ts for r in readings], matrix("settings", spec.settings),
                     matrix("sensors", spec.sensors), request.events, request.explain, where)
@@ -120,7 +137,7 @@ def from_columns(model: LoadedModel, request: MachineColumns, where: str, max_re
     def matrix(columns: dict[str, list[float | None]], names: list[str]) -> np.ndarray:
         if not names:
             return np.empty((n, 0))
-        return np.column_stack([np.fromiter((NAN if v is None else v for v in columns[name]), float, n) for name in names])
+        return _floats([columns[name] for name in names]).T
 
     return _machine(model, request.machine_id, request.ts, matrix(request.settings, spec.settings),
                     matrix(request.sensors, spec.sensors), request.events, request.explain, where)

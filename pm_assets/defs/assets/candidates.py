@@ -4,7 +4,6 @@ import dagster as dg
 import mlflow
 import numpy as np
 
-from pm_assets.core import plots
 from pm_assets.core.models import TrainConfig, fit_bundle
 from pm_assets.storage import model_files, registry
 from pm_assets.storage.feature_store import spec_id
@@ -24,6 +23,8 @@ class CandidateConfig(dg.Config):
 
 
 def _train_candidate(context: dg.AssetExecutionContext, library: str, config: CandidateConfig) -> dg.MaterializeResult:
+    from pm_assets.core import plots  # matplotlib takes seconds to import, and only training draws
+
     frame, spec, label_config, sampling = model_files.load_training_set()
     train_config = TrainConfig(**config.model_dump())
     context.log.info(f"{library}: {config.n_folds}-fold machine-grouped CV on {frame.height:,} rows, then the final fit")
