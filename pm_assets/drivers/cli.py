@@ -316,7 +316,8 @@ def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore", message=".*currently in (beta|preview).*")
     # a day's run mixes single-run (ingestion) and per-day (monitoring) assets; one day satisfies both
     warnings.filterwarnings("ignore", message=".*varying BackfillPolicies.*")
-    logging.getLogger("mlflow").setLevel(logging.ERROR)  # its store and registration chatter; runs are in the MLflow UI
+    # its store and registration chatter (runs are in the MLflow UI); mlflow sets its loggers' level from this on import
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     try:
         args.func(args)
     except (ValueError, FileNotFoundError) as error:

@@ -8,6 +8,7 @@ the sensor's tags.
 
 import datetime as dt
 import json
+import math
 from dataclasses import asdict, dataclass, field
 
 import dagster as dg
@@ -47,8 +48,19 @@ class LoopSummary:
         return lines
 
     def write(self) -> None:
+        """Strict JSON: a figure that could not be computed (no matured rows that day) is null, not NaN."""
         path = paths.demo_summary_path()
-        write_atomic(path, json.dumps(asdict(self), indent=2, default=str))
+        write_atomic(path, json.dumps(_no_nan(asdict(self)), indent=2, default=str, allow_nan=False))
+
+
+def _no_nan(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
@@ -98,9 +110,10 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
             _record_gate(summary, day, gate, log)
         summary.days.append({"day": day.isoformat(), "drifted_share": drift["drifted_share"], "prediction_psi": drift["prediction_psi"],
                              "live_rul_rmse": accuracy["rul_rmse"], "matured_rows": int(accuracy["rul_rows"]), "failed": failed})
+        live = (f"live RUL RMSE {accuracy['rul_rmse']:.1f} on {int(accuracy['rul_rows'])} matured predictions "
+                f"(expected {accuracy['expected_rul_rmse']:.1f})" if accuracy["rul_rows"] else "no matured predictions yet")
         log(f"  day {day} ({i}/{len(days)}): drifted sensor share {drift['drifted_share']:.2f}, prediction PSI "
-            f"{drift['prediction_psi']:.2f}, live RUL RMSE {accuracy['rul_rmse']:.1f} on {int(accuracy['rul_rows'])} matured "
-            f"predictions (expected {accuracy['expected_rul_rmse']:.1f}) -> {', '.join(failed) or 'all checks passed'}")
+            f"{drift['prediction_psi']:.2f}, {live} -> {', '.join(failed) or 'all checks passed'}")
         if failed:
             summary.failed_checks += [{"day": day.isoformat(), "check": check} for check in failed]
             summary.drift_detected_day = summary.drift_detected_day or day.isoformat()
