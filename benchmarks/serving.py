@@ -72,7 +72,7 @@ def wrk(url: str, connections: int, seconds: float, body: Path | None) -> dict:
         return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
     percentiles = {"50": float("nan"), "90": float("nan"), "99": float("nan")}
-    percentiles |= {p: ms(v) for p, v in re.findall(r"^\s+(50|90|99)%\s+(\S+)$", out, re.M)}
+    percentiles |= {p: ms(v) for p, v in re.findall(r"^\s+(50|90|99)%\s+(\S+)$", out, re.MULTILINE)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), **percentiles,
             "errors": int(errors.group(1)) if errors else 0, "socket_errors": "Socket errors" in out}

@@ -22,7 +22,7 @@ def _metric(text: str, name: str) -> dict[str, float]:
     """Samples of metric `name`, by their label string."""
     samples = {}
     for line in text.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
+        if line.startswith((name + "{", name + " ")):
             labels, value = line.rsplit(" ", 1)
             samples[labels[len(name):]] = float(value)
     return samples
