@@ -176,6 +176,8 @@ def main() -> None:
 
         worklist = httpx.get(f"{url}/machines", params={"limit": 1})
         machine = worklist.json()["machines"][0]["machine_id"] if worklist.status_code == 200 else None
+        # a batch is 0.3-0.6 s of CPU: more connections than workers only queue them (and the backlog would
+        # spill into the next measurement), so batches run at 1 and 2 connections
         cases = [("POST /predict", "/predict", work / "single.json", args.connections),
                  (f"POST /predict/batch x{args.batch_machines}", "/predict/batch", work / "batch.json", [1, 2]),
                  (f"POST /predict/columns x{args.batch_machines}", "/predict/columns", work / "columns.json", [1, 2])]
