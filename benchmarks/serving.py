@@ -119,8 +119,8 @@ def breakdown(machines: list[dict], repeat: int) -> dict[str, float]:
         return (time.perf_counter() - start) / repeat * 1e3, result
 
     figures = {}
-    figures["decode (readings)"], batch = timed(decode_batch, rows, BatchRequest, PredictRequest)
-    figures["decode (columns)"], colbatch = timed(decode_batch, cols, ColumnarBatchRequest, MachineColumns)
+    figures["decode (readings)"], batch = timed(decode_batch, rows, BatchRequest, PredictRequest, len(machines))
+    figures["decode (columns)"], colbatch = timed(decode_batch, cols, ColumnarBatchRequest, MachineColumns, len(machines))
     figures["checks + arrays (readings)"], checked = timed(lambda: [scoring.from_readings(model, m, "b", 2000) for m in batch.machines])
     figures["checks + arrays (columns)"], _ = timed(lambda: [scoring.from_columns(model, m, "b", 2000) for m in colbatch.machines])
     from pm_assets.core.latest_features import latest_features

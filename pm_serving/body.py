@@ -15,6 +15,8 @@ import msgspec
 from litestar.dto import DTOConfig, DTOData, MsgspecDTO
 from litestar.exceptions import ValidationException
 
+from pm_serving.errors import InputError
+
 T = TypeVar("T")
 
 
@@ -30,9 +32,12 @@ class _Outline(msgspec.Struct, forbid_unknown_fields=True):
     machines: Annotated[list[msgspec.Raw], msgspec.Meta(min_length=1)]
 
 
-def decode_batch(raw: bytes, batch: type[T], machine: type) -> T:
-    """A `{"machines": [...]}` body: its outline first, then each machine (between which other threads run)."""
+def decode_batch(raw: bytes, batch: type[T], machine: type, max_machines: int) -> T:
+    """A `{"machines": [...]}` body: its outline first (a batch of too many machines is refused before any is
+    decoded), then each machine (between which other threads run)."""
     outline = decode(raw, _Outline)
+    if len(outline.machines) > max_machines:
+        raise InputError("body.machines", f"at most {max_machines} machines per batch, got {len(outline.machines)}")
     return batch(machines=[decode(m, machine, at=f".machines[{i}]") for i, m in enumerate(outline.machines)])
 
 

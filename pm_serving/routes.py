@@ -20,7 +20,7 @@ from prometheus_client import Counter
 from pm_assets.storage import registry
 from pm_serving import scoring
 from pm_serving.body import LazyBody, TypedBody, decode_batch
-from pm_serving.errors import InputError, Unavailable
+from pm_serving.errors import Unavailable
 from pm_serving.fleet import Snapshot
 from pm_serving.model import LoadedModel, ModelHolder
 from pm_serving.schemas import (
@@ -55,10 +55,8 @@ def _served(state: State, predictions: list[Prediction]) -> None:
 
 def _score_batch(state: State, model: LoadedModel, raw: bytes, shape: type[BatchRequest | ColumnarBatchRequest]) -> list[Prediction]:
     columnar = shape is ColumnarBatchRequest
-    batch = decode_batch(raw, shape, MachineColumns if columnar else PredictRequest)
     settings = state.holder.settings
-    if len(batch.machines) > settings.max_batch_machines:
-        raise InputError("body.machines", f"at most {settings.max_batch_machines} machines per batch, got {len(batch.machines)}")
+    batch = decode_batch(raw, shape, MachineColumns if columnar else PredictRequest, settings.max_batch_machines)
     convert = scoring.from_columns if columnar else scoring.from_readings
     machines = [convert(model, m, f"body.machines[{i}]", settings.max_readings) for i, m in enumerate(batch.machines)]
     return scoring.predict(model, machines)

@@ -54,6 +54,16 @@ def test_the_reading_cap_applies_to_each_machine_of_a_batch(client):
     assert "at most 100 readings" in response.json()["error"]
 
 
+def test_a_batch_of_too_many_machines_is_refused_naming_the_limit(served_data_dir):
+    with TestClient(app=create_app(Settings(max_batch_machines=3))) as small:
+        for path, machines in (("/predict/batch", [machine_payload(f"M{i}") for i in range(4)]),
+                               ("/predict/columns", [as_columns(machine_payload(f"M{i}")) for i in range(4)])):
+            response = small.post(path, json={"machines": machines})
+            assert response.status_code == 422, response.text
+            assert response.json()["detail"]["field"] == "body.machines" and "at most 3 machines per batch, got 4" in response.json()["error"]
+        assert small.post("/predict/batch", json={"machines": [machine_payload(f"M{i}") for i in range(3)]}).status_code == 200
+
+
 def _nulled(payload: dict, sensors: list[str], last: int) -> dict:
     readings = [dict(r, sensors={**r["sensors"], **({s: None for s in sensors} if i >= len(payload["readings"]) - last else {})})
                 for i, r in enumerate(payload["readings"])]
