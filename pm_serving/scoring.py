@@ -16,7 +16,7 @@ import numpy as np
 
 from pm_assets.core.constants import REPAIR, SERVICE_EVENTS
 from pm_assets.core.latest_features import MachineHistory, latest_features
-from pm_assets.core.scoring import top_sensors
+from pm_assets.core.scoring import drivers
 from pm_serving.errors import InputError
 from pm_serving.model import LoadedModel
 from pm_serving.schemas import Event, MachineColumns, Prediction, PredictRequest
@@ -153,15 +153,10 @@ def predict(model: LoadedModel, machines: Sequence[Machine]) -> list[Prediction]
         threads = 1 if len(scored) < 100 else -1
         rul, probability = bundle.predict(X, threads)
         risk = bundle.risk_level(probability)
-        explained = [i for i, k in enumerate(scored) if risk[i] != "low" or machines[k].explain]
-        drivers: list[list[str]] = [[] for _ in scored]
-        if explained:
-            sensors, contributions = bundle.sensor_contributions(X[explained], threads)
-            for i, names in zip(explained, top_sensors(sensors, contributions)):
-                drivers[i] = names
+        driving = drivers(bundle, X, risk, np.array([machines[k].explain for k in scored]), threads)
         for i, k in enumerate(scored):
             predictions[k] = Prediction(machine_id=machines[k].machine_id, ts=_last(machines[k]), rul_hours=float(rul[i]),
-                                        failure_probability=float(probability[i]), risk_level=str(risk[i]), top_sensors=drivers[i],
+                                        failure_probability=float(probability[i]), risk_level=str(risk[i]), top_sensors=driving[i],
                                         model_version=model.version)
     for k, machine in enumerate(machines):
         if machine.problem is not None:

@@ -1,8 +1,8 @@
-{#- Pre-hook of the daily marts: delete the days of [min_date, max_date) before they are inserted again,
+{#- Pre-hook of the daily marts: delete the days of [window_start, window_end) before they are inserted again,
     so a day that lost rows upstream loses them here too (delete+insert only deletes keys it re-inserts). -#}
 {% macro replace_days_in_window(column='reading_date') %}
     {% if is_incremental() %}
-        delete from {{ this }} where {{ column }} >= '{{ var("min_date") }}' and {{ column }} < '{{ var("max_date") }}'
+        delete from {{ this }} where {{ column }} >= '{{ window_start() }}' and {{ column }} < '{{ window_end() }}'
     {% else %}
         select 1
     {% endif %}

@@ -80,8 +80,9 @@ def expected_rmse(profile: dict[str, float], true_rul: np.ndarray, cap: float) -
     >>> expected_rmse({"rul_mse_truth_0": 400.0, "rul_mse_truth_5": 0.0}, np.array([5.0, 125.0, 125.0, 125.0]), 125.0)
     10.0
     """
+    by_bin = np.array([profile.get(f"rul_mse_truth_{b}", np.nan) for b in range(TRUTH_BINS + 1)])
     bins = _truth_bin(true_rul, cap)
-    return float(np.sqrt(np.mean([profile.get(f"rul_mse_truth_{b}", np.nan) for b in bins])))
+    return float(np.sqrt(np.mean(np.where(bins >= 0, by_bin[bins.clip(0)], np.nan))))
 
 
 def should_promote(challenger: float, champion: float | None, margin: float = 0.0) -> bool:

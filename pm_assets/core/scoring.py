@@ -20,14 +20,27 @@ def with_predictions(bundle: ModelBundle, features: pl.DataFrame) -> pl.DataFram
     return features.with_columns(pl.Series("predicted_rul", rul), pl.Series("failure_probability", probability))
 
 
+def drivers(bundle: ModelBundle, X: np.ndarray, risk: np.ndarray, explain: np.ndarray | None = None, threads: int = -1) -> list[list[str]]:
+    """The sensors driving each row's risk, for medium and high risk rows (and rows `explain` marks); the others
+    get none. Contributions are the costliest part of scoring, and a low risk has nothing to explain."""
+    wanted = risk != "low" if explain is None else (risk != "low") | explain
+    found: list[list[str]] = [[] for _ in range(len(X))]
+    rows = np.flatnonzero(wanted)
+    if rows.size:
+        sensors, contributions = bundle.sensor_contributions(X[rows], threads)
+        for i, names in zip(rows, top_sensors(sensors, contributions)):
+            found[i] = names
+    return found
+
+
 def score_rows(bundle: ModelBundle, latest: pl.DataFrame) -> pl.DataFrame:
     """Feature rows (one per machine) scored: RUL, failure probability, risk level, driving sensors."""
     X = latest.select(bundle.feature_names).to_numpy()
     rul, probability = bundle.predict(X)
-    sensors, contributions = bundle.sensor_contributions(X)
+    risk = bundle.risk_level(probability)
     return latest.select("machine_id", "ts").with_columns(
         pl.Series("rul_hours", rul),
         pl.Series("failure_probability", probability),
-        pl.Series("risk_level", bundle.risk_level(probability)),
-        pl.Series("top_sensors", top_sensors(sensors, contributions), dtype=pl.List(pl.String)),
+        pl.Series("risk_level", risk),
+        pl.Series("top_sensors", drivers(bundle, X, risk), dtype=pl.List(pl.String)),
     )

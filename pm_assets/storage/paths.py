@@ -32,6 +32,11 @@ def warehouse_path() -> Path:
     return data_dir() / "warehouse.duckdb"
 
 
+def dbt_state_dir() -> Path:
+    """dbt's run artifacts and partial-parse state for this warehouse (its profile points here)."""
+    return data_dir() / "dbt"
+
+
 # ---------- model stages
 def feature_spec_path() -> Path:
     return data_dir() / "features" / "feature_spec.pkl"

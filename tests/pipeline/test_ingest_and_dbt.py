@@ -119,3 +119,18 @@ def test_definitions_load_with_ingest_and_dbt_assets_and_checks():
     check_keys = {k.name for k in graph.asset_check_keys}
     assert "quarantine_share" in check_keys
     assert any(name.startswith("unique_combination_machine_timeseries") for name in check_keys)
+
+
+def test_daily_mart_tests_check_only_the_rebuilt_window_and_a_new_window_parses_nothing(landed, instance):
+    materialize("machines", instance_=instance)
+    materialize("raw_telemetry raw_events", (dt.date(2025, 1, 1), dt.date(2025, 1, 3)), instance_=instance)
+    materialize("dbt_models", instance_=instance)
+    materialize("dbt_daily_models", (dt.date(2025, 1, 1), dt.date(2025, 1, 2)), instance_=instance)
+    with duckdb.connect(str(paths.warehouse_path())) as con:  # a duplicated reading on a day outside the next window
+        con.execute("insert into machine_timeseries select * from machine_timeseries where reading_date = '2025-01-01' limit 1")
+
+    result = materialize("dbt_daily_models", (dt.date(2025, 1, 3), dt.date(2025, 1, 3)), instance_=instance)
+    unique = [e for e in result.get_asset_check_evaluations() if e.check_name.startswith("unique_combination_machine_timeseries")]
+    assert unique and all(e.passed for e in unique)
+    log = (paths.dbt_state_dir() / "daily" / "dbt.log").read_text()
+    assert log.rstrip().endswith("}") and "no changes found, skipping parsing" in log.split("Running with dbt")[-1]

@@ -12,7 +12,7 @@
 with readings as (
 
     select * from {{ ref('machine_timeseries') }}
-    where reading_date >= '{{ var("min_date") }}' and reading_date < '{{ var("max_date") }}'
+    where reading_date >= '{{ window_start() }}' and reading_date < '{{ window_end() }}'
 
 ),
 
@@ -25,7 +25,7 @@ events as (
         count(*) filter (where event_type = 'maintenance') as maintenance_events,
         count(*) filter (where event_type = 'repair') as repairs
     from {{ ref('stg_events') }}
-    where event_date >= '{{ var("min_date") }}' and event_date < '{{ var("max_date") }}'
+    where event_date >= '{{ window_start() }}' and event_date < '{{ window_end() }}'
     group by all
 
 ),

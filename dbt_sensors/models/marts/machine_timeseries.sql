@@ -7,21 +7,21 @@
     )
 }}
 {#- One clean reading per machine and time step, ready for features: faulty values are nulled.
-    Rebuilds only the days in [min_date, max_date). -#}
+    Rebuilds only the days in [window_start, window_end). -#}
 {%- set sensors = sensor_columns(ref('stg_telemetry')) %}
 -- depends_on: {{ ref('stg_telemetry') }}
 
 with window_readings as (
 
-    {{ flagged_telemetry(since="date '" ~ var("min_date") ~ "' - interval " ~ var("lookback_days") ~ " days",
-                         until="date '" ~ var("max_date") ~ "'") }}
+    {{ flagged_telemetry(since="date '" ~ window_start() ~ "' - interval " ~ var("lookback_days") ~ " days",
+                         until="date '" ~ window_end() ~ "'") }}
 
 ),
 
 readings as (
 
     select * from window_readings
-    where reading_date >= '{{ var("min_date") }}' and reading_date < '{{ var("max_date") }}'
+    where reading_date >= '{{ window_start() }}' and reading_date < '{{ window_end() }}'
 
 ),
 

@@ -4,13 +4,16 @@ Daily marts (dbt tag `daily`) are partitioned like the raw telemetry and rebuild
 the run's partition window; everything else (staging views, the event mart) is one unpartitioned set.
 """
 
-import json
+import contextlib
+import os
+from collections.abc import Iterator
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from pm_assets.defs.partitions import daily_partitions, single_run_backfill
 from pm_assets.defs.resources import dbt_cli, dbt_project
+from pm_assets.storage import paths
 
 
 def _manifest_is_stale() -> bool:
@@ -58,7 +61,7 @@ class Translator(DagsterDbtTranslator):
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, exclude=DAILY, name="dbt_models", dagster_dbt_translator=Translator())
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    yield from dbt.cli(["build"], context=context, target_path=dbt_project.target_path / "models").stream()
+    yield from dbt.cli(["build"], context=context, target_path=paths.dbt_state_dir() / "models").stream()
 
 
 @dbt_assets(
@@ -72,7 +75,24 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 )
 def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     window = context.partition_time_window
-    days = {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
-    context.log.info(f"rebuilding daily marts for [{days['min_date']}, {days['max_date']})")
-    # a fixed target folder keeps dbt's partial-parse state between daily runs (a fresh one costs a full parse)
-    yield from dbt.cli(["build", "--vars", json.dumps(days)], context=context, target_path=dbt_project.target_path / "daily").stream()
+    start, end = window.start.date().isoformat(), window.end.date().isoformat()
+    context.log.info(f"rebuilding daily marts for [{start}, {end})")
+    # the run state (partial-parse file) lives with the warehouse it was parsed for, kept between days:
+    # a fresh one, or one last used with another profile, costs a full parse
+    with _window_in_environment(start, end):
+        yield from dbt.cli(["build"], context=context, target_path=paths.dbt_state_dir() / "daily").stream()
+
+
+@contextlib.contextmanager
+def _window_in_environment(start: str, end: str) -> Iterator[None]:
+    """The window for `macros/daily_window.sql`, in the environment the dbt process inherits."""
+    saved = {name: os.environ.get(name) for name in ("PM_WINDOW_START", "PM_WINDOW_END")}
+    os.environ.update(PM_WINDOW_START=start, PM_WINDOW_END=end)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

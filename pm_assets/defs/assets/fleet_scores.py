@@ -21,8 +21,8 @@ ACTIVE_WITHIN = dt.timedelta(days=30)
 @dg.asset(group_name="scoring", kinds={"duckdb"}, partitions_def=daily_partitions,
           deps=["champion_model", "machine_features", "challenger_gate"])  # after the day's promotion decision
 def fleet_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """RUL, failure probability, risk level and the sensors driving the risk of each machine's last reading up to
-    the end of the day, by the current champion, in `scores.fleet_scores` and `scores/fleet_scores.parquet`."""
+    """RUL, failure probability, risk level and (at medium and high risk) the sensors driving the risk of each
+    machine's last reading up to the end of the day, by the current champion, in `scores.fleet_scores` and `scores/fleet_scores.parquet`."""
     version = registry.alias_version(registry.CHAMPION)
     if version is None:
         raise dg.Failure("no champion model in the registry: materialize champion_model first")
