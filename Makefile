@@ -25,7 +25,8 @@ test: install
 	$(BIN)/pytest
 
 ui: install
-	DAGSTER_HOME=$(UI_HOME) $(BIN)/python -c "from pm_assets.drivers.runner import instance; instance()"  # writes dagster.yaml
+	# writes dagster.yaml on first use, and fails runs a killed `pm` left unfinished
+	DAGSTER_HOME=$(UI_HOME) $(BIN)/python -c "from pm_assets.drivers.runner import fail_abandoned_runs, instance; fail_abandoned_runs(instance())"
 	DAGSTER_HOME=$(UI_HOME) $(BIN)/dg dev
 
 clean:

@@ -98,16 +98,19 @@ def landed_range() -> tuple[dt.date, dt.date]:
 
     days = sorted(set(landing.landed_days(paths.landing_dir(), "telemetry")) | set(landing.landed_days(paths.landing_dir(), "events")))
     if not days:
-        sys.exit(f"no landing files under {paths.landing_dir()}: run `pm simulate` or `pm load` first")
+        sys.exit(f"pm: error: no landing files under {paths.landing_dir()}: run `pm simulate` or `pm load` first")
     return days[0], days[-1]
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
     from pm_assets.drivers.runner import ingest_stages, run_stages
 
-    first, last = landed_range()
-    first = args.start or first
-    last = args.end or last
+    landed_first, landed_last = landed_range()
+    first, last = args.start or landed_first, args.end or landed_last
+    if first > last:
+        sys.exit(f"pm: error: the range is reversed: start {first} is after end {last}")
+    if last < landed_first or first > landed_last:
+        sys.exit(f"pm: error: no landing files between {first} and {last} (the landed days are {landed_first}..{landed_last}): nothing to ingest")
     run_stages(ingest_stages((first, last)))
     from pm_assets.storage import paths
 
@@ -240,6 +243,8 @@ def _fleet_arguments(parser: argparse.ArgumentParser, drift: str | None, drift_s
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pm", description="Predictive-maintenance platform")
+    parser.add_argument("--debug", action="store_true", default=os.environ.get("PM_DEBUG") == "1",
+                        help="show the full traceback of an error (also PM_DEBUG=1)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="the main job: history, first champion, a drifting stream, detection, retraining")
@@ -310,6 +315,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that run Dagster jobs on the platform's instance (and so first clear runs a killed `pm` left open).
+RUNS_JOBS = {"demo", "simulate", "ingest", "replay", "daily", "train"}
+
+
+def _one_line(error: BaseException) -> str:
+    """A failure as one line: a failed Dagster step's own error, the type of anything not a user mistake."""
+    inner = getattr(error, "user_exception", None) or error
+    text = getattr(inner, "description", None) or str(inner)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    from_duckdb = type(inner).__module__.startswith(("duckdb", "_duckdb"))  # a query's error: its line and its hint
+    expected = from_duckdb or isinstance(inner, (ValueError, OSError, RuntimeError, LookupError)) or type(inner).__module__.startswith("dagster")
+    message = " ".join(lines[:2]) if from_duckdb else (lines[0] if lines else "")
+    return message if expected and message else f"{type(inner).__name__}: {message or 'no message'} (run with --debug for the traceback)"
+
+
+def _clear_abandoned_runs() -> None:
+    from pm_assets.drivers.runner import fail_abandoned_runs, instance
+
+    if failed := fail_abandoned_runs(instance()):
+        print(f"marked {len(failed)} run(s) failed that a killed or crashed `pm` left unfinished: {', '.join(failed)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, even through a pipe
@@ -319,14 +346,15 @@ def main(argv: list[str] | None = None) -> None:
     # its store and registration chatter (runs are in the MLflow UI); mlflow sets its loggers' level from this on import
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     try:
+        if args.command in RUNS_JOBS:
+            _clear_abandoned_runs()
         args.func(args)
-    except (ValueError, FileNotFoundError) as error:
-        sys.exit(f"pm: error: {error}")
+    except KeyboardInterrupt:
+        sys.exit("pm: interrupted")
     except Exception as error:
-        if not type(error).__module__.startswith("dagster"):
+        if args.debug:
             raise
-        # a failed step: its own message (e.g. "no champion to monitor: materialize champion_model first")
-        sys.exit(f"pm: error: {getattr(error, 'user_exception', None) or error}")
+        sys.exit(f"pm: error: {_one_line(error)}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ unpartitioned ones in their own run, in dependency order.
 import contextlib
 import datetime as dt
 import os
+import socket
 import time
 from collections.abc import Sequence
 
@@ -54,15 +55,57 @@ def _run_log():
         yield
 
 
+#: Tags of every run `pm` starts: the process that runs it, so a later `pm` can tell a run whose process died.
+PID_TAG, HOST_TAG = "pm/pid", "pm/host"
+_UNFINISHED = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.CANCELING]
+INSTANCE_CONFIG = """telemetry:
+  enabled: false
+# one run at a time: DuckDB takes one writing process (a schedule's run and a retraining would collide)
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+# the daemon (`make ui`) fails runs whose worker process died, so they never hold the run slot
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  max_resume_run_attempts: 0
+  poll_interval_seconds: 30
+"""
+
+
 def instance() -> dg.DagsterInstance:
     """The persistent instance at `paths.dagster_home()`, so runs show in the UI (`make ui`)."""
     home = paths.dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        # one run at a time: DuckDB takes one writing process (a schedule's run and a retraining would collide)
-        config.write_text("telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: 1\n")
+        config.write_text(INSTANCE_CONFIG)
     return dg.DagsterInstance.from_config(str(home))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_abandoned_runs(current: dg.DagsterInstance) -> list[str]:
+    """Mark failed the runs `pm` started on this machine whose process is gone (killed, crashed) but which the
+    instance still shows as running; return their ids. Re-running the same command then redoes their work."""
+    host = socket.gethostname()
+    abandoned = [run for run in current.get_runs(dg.RunsFilter(statuses=_UNFINISHED, tags={HOST_TAG: host}))
+                 if PID_TAG in run.tags and int(run.tags[PID_TAG]) != os.getpid() and not _alive(int(run.tags[PID_TAG]))]
+    for run in abandoned:
+        current.report_run_failed(run, f"the process running it (pid {run.tags[PID_TAG]}) ended without finishing it")
+    return [run.run_id for run in abandoned]
+
+
+def _own_tags(tags: dict[str, str] | None) -> dict[str, str]:
+    return {**(tags or {}), PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
 
 
 def _selection(names: str) -> dg.AssetSelection:
@@ -78,7 +121,7 @@ def materialize(names: str, days: tuple[dt.date, dt.date] | None = None, tags: d
                 run_config: dict | None = None, instance_: dg.DagsterInstance | None = None,
                 raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
     """Materialize the named assets; `days` (first, last) for partitioned ones. Raises on failure."""
-    run_tags = dict(tags or {})
+    run_tags = _own_tags(tags)
     if days is not None:
         run_tags |= {PARTITION_RANGE_START: days[0].isoformat(), PARTITION_RANGE_END: days[1].isoformat()}
     with _run_log():
@@ -101,7 +144,7 @@ def run_job(name: str, partition_key: str | None = None, tags: dict[str, str] | 
                              executor=dg.in_process_executor)
     with _run_log():
         return current.resolve_job_def(name).execute_in_process(
-            partition_key=partition_key, tags=tags, run_config=_QUIET | (run_config or {}), instance=instance())
+            partition_key=partition_key, tags=_own_tags(tags), run_config=_QUIET | (run_config or {}), instance=instance())
 
 
 def last_daily_day() -> dt.date | None:

@@ -1,9 +1,9 @@
 """Row validation of landing data: every row is either loaded or quarantined with a reason.
 
 Landing files may carry text (from CSV) or typed values; each column is cast to its canonical type
-and a row fails on its first problem, in this order: missing key, unparseable value, impossible
-value, timestamp outside the partition day, unknown machine, duplicate key. Missing sensor values
-are valid here: they are sensor faults, flagged later in dbt staging.
+and a row fails on its first problem, in this order: missing key (machine, time), unparseable value,
+missing required value, impossible value, timestamp outside the partition day, unknown machine,
+duplicate key. Missing sensor values are valid here: they are sensor faults, flagged later in dbt staging.
 """
 
 import datetime as dt
@@ -22,6 +22,7 @@ class TableSpec:
     columns: dict[str, pl.DataType]
     key: tuple[str, ...]
     daily: bool  # rows must fall on the partition day
+    required: tuple[str, ...]  # never null in raw.* (a row without one is quarantined)
     has_sensors: bool = False
 
 
@@ -30,6 +31,7 @@ TELEMETRY = TableSpec(
     {"machine_id": pl.String(), "ts": pl.Datetime("us"), "cycle": pl.Int64(), **{c: pl.Float64() for c in SETTING_COLUMNS}},
     key=(),  # duplicated timestamps are a sensor fault that staging resolves, not a load error
     daily=True,
+    required=("machine_id", "ts", "cycle"),
     has_sensors=True,
 )
 EVENTS = TableSpec(
@@ -37,12 +39,14 @@ EVENTS = TableSpec(
     {"machine_id": pl.String(), "ts": pl.Datetime("us"), "event_type": pl.String(), "failure_mode": pl.String()},
     key=(),
     daily=True,
+    required=("machine_id", "ts", "event_type"),
 )
 MACHINES = TableSpec(
     "machines",
     {"machine_id": pl.String(), "model_type": pl.String(), "site": pl.String(), "install_date": pl.Date()},
     key=("machine_id",),
     daily=False,
+    required=("machine_id", "model_type"),
 )
 
 
@@ -97,6 +101,8 @@ def validate(
         checks.append(pl.when(pl.col("ts").is_null()).then(pl.lit("missing ts")))
     for column, value in parsed.items():
         checks.append(pl.when(pl.col(column).is_not_null() & value.is_null()).then(pl.lit(f"unparseable {column}")))
+    # after the unparseable ones: a loader derives `cycle` from the timestamps, so a bad ts leaves it empty too
+    checks += [pl.when(pl.col(c).is_null()).then(pl.lit(f"missing {c}")) for c in spec.required if c not in ("machine_id", "ts")]
     for column, dtype in schema.items():
         if dtype == pl.Float64:
             bad = ~casted[column].is_finite() | (casted[column].abs() > MAX_ABS_READING)

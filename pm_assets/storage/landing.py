@@ -5,11 +5,13 @@ Layout under the landing root, one Parquet file per source so several sources ca
     telemetry/date=YYYY-MM-DD/<source>.parquet
     events/date=YYYY-MM-DD/<source>.parquet
     machines/<source>.parquet
+    _quarantine/...                     files quarantined whole, moved here under their own relative path
 
 Every file is written to a temporary name and renamed, so a reader never sees half a file.
 """
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import polars as pl
@@ -61,3 +63,18 @@ def land_dataset(data, root: Path) -> list[dt.date]:
     days = write_daily(data.telemetry, root, "telemetry", data.source)
     days += write_daily(data.events, root, "events", data.source)
     return sorted(set(days))
+
+
+QUARANTINE_FOLDER = "_quarantine"
+
+
+def quarantine_path(root: Path, path: Path) -> Path:
+    """Where a landing file quarantined whole is moved: out of every folder ingestion reads."""
+    return root / QUARANTINE_FOLDER / Path(path).relative_to(root)
+
+
+def move_to_quarantine(root: Path, path: Path) -> Path:
+    target = quarantine_path(root, path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+    return target

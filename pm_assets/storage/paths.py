@@ -60,9 +60,13 @@ def champion_pointer_path() -> Path:
     return data_dir() / "models" / "champion.json"
 
 
+def mlflow_database_path() -> Path:
+    return data_dir() / "mlflow.db"
+
+
 def mlflow_tracking_uri() -> str:
     """The default MLflow store (MLflow refuses plain `file:` stores)."""
-    return f"sqlite:///{data_dir() / 'mlflow.db'}"
+    return f"sqlite:///{mlflow_database_path()}"
 
 
 def mlflow_artifacts_dir() -> Path:

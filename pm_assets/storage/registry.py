@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from pm_assets.core.models import ModelBundle
 from pm_assets.storage import paths
 from pm_assets.storage.atomic import write_atomic
+from pm_assets.storage.relocation import relocate_once
 
 MODEL_NAME = "pm_machine_health"
 EXPERIMENT = "pm-platform"
@@ -31,7 +32,11 @@ def tracking_uri() -> str:
     Not MLflow's own MLFLOW_TRACKING_URI: `mlflow.set_tracking_uri` writes that variable, so it would
     pin the first store a process used.
     """
-    return os.environ.get("PM_MLFLOW_TRACKING_URI") or paths.mlflow_tracking_uri()
+    if os.environ.get("PM_MLFLOW_TRACKING_URI"):
+        return os.environ["PM_MLFLOW_TRACKING_URI"]
+    # a copied or moved data directory: its store's paths are rewritten to it before anything reads them
+    relocate_once(str(paths.mlflow_database_path()), str(paths.data_dir()), EXPERIMENT, str(paths.champion_pointer_path()))
+    return paths.mlflow_tracking_uri()
 
 
 def ensure_experiment() -> str:

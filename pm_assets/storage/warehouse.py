@@ -7,6 +7,8 @@ per operation and closed at once (dbt runs in its own process right after ingest
 import contextlib
 import datetime as dt
 import os
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,10 @@ import polars as pl
 
 RAW_SCHEMA = "raw"
 QUARANTINE_TABLE = f"{RAW_SCHEMA}.quarantine"
+#: Landing files quarantined whole (unreadable, or not the table's columns), and where they were moved.
+QUARANTINED_FILES_TABLE = f"{RAW_SCHEMA}.quarantined_files"
+QUARANTINED_FILES_SCHEMA = {"landing_path": pl.String, "quarantined_path": pl.String, "_partition_date": pl.Date,
+                            "reason": pl.String, "rows": pl.Int64}
 
 
 def memory_limit() -> str:
@@ -26,11 +32,47 @@ def memory_limit() -> str:
     return os.environ.get("PM_DUCKDB_MEMORY_LIMIT", "2GB")
 
 
+def lock_wait_seconds() -> float:
+    """How long a connection waits for another process's lock on the warehouse, `PM_LOCK_WAIT_SECONDS` (default 60)."""
+    return float(os.environ.get("PM_LOCK_WAIT_SECONDS", "60"))
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process held the warehouse for longer than `lock_wait_seconds()`."""
+
+
+def _holder(error: duckdb.Error) -> str:
+    """The process DuckDB says holds the lock ("/usr/bin/python3 (PID 123)"), or a general description."""
+    found = re.search(r"lock is held in (.+?\(PID \d+\))", str(error))
+    return found.group(1) if found else "another process"
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, waiting with back-off while another process holds its lock (DuckDB takes one writer, and
+    no readers beside it), then failing with one line that names the file and the holder."""
+    waited, delay, limit = 0.0, 0.05, lock_wait_seconds()
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit()})
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            if waited >= limit:
+                raise WarehouseBusy(f"the warehouse {path} is held by {_holder(error)} for more than {limit:g}s: close that "
+                                    "process (a DuckDB client, `pm sql`, a running `pm` command or run) and run this again, "
+                                    "or raise PM_LOCK_WAIT_SECONDS") from None
+            time.sleep(min(delay, limit - waited))
+            waited, delay = waited + delay, min(delay * 2, 2.0)
+
+
 @contextlib.contextmanager
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection for one operation, closed at once; read-only ones need the warehouse to exist."""
+    if read_only and not Path(path).exists():
+        raise FileNotFoundError(f"no warehouse at {path}: run `pm ingest` (or `pm demo`) first, or set PM_DATA_DIR")
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit()})
+    con = _open(Path(path), read_only)
     try:
         yield con
     finally:
@@ -79,16 +121,21 @@ def replace_partitions(
     con: duckdb.DuckDBPyConnection,
     table: str,
     batches: dict[dt.date | None, tuple[pl.DataFrame, pl.DataFrame]],
+    quarantined_files: pl.DataFrame | None = None,
 ) -> None:
-    """Replace rows and quarantine of each partition (`None`: the whole table) with `(valid, quarantined)`.
+    """Replace rows and quarantine of each partition (`None`: the whole table) with `(valid, quarantined)`, and
+    record `quarantined_files` (`QUARANTINED_FILES_SCHEMA`; a file recorded before is recorded again).
 
-    All partitions go in one transaction: a crash or an error leaves the previous state.
+    All partitions go in one transaction: a crash or an error leaves the previous state. Quarantined files stay
+    recorded when their partition is re-run: they were moved out of the landing folder.
     """
     if not batches:
         return
     first_valid = next(iter(batches.values()))[0]
     with transaction(con):
         _ensure_tables(con, table, first_valid)
+        if quarantined_files is not None:
+            _record_files(con, table, quarantined_files)
         for day, (valid, quarantined) in batches.items():
             where = "true" if day is None else "_partition_date = $day"
             params = {} if day is None else {"day": day}
@@ -105,6 +152,26 @@ def replace_partitions(
         con.unregister(name)
 
 
+def _record_files(con: duckdb.DuckDBPyConnection, table: str, files: pl.DataFrame) -> None:
+    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    con.execute(
+        f"create table if not exists {QUARANTINED_FILES_TABLE} (source_table varchar, landing_path varchar, quarantined_path varchar, "
+        "_partition_date date, reason varchar, rows bigint, quarantined_at timestamp)"
+    )
+    con.register("_files", files.to_arrow())
+    con.execute(f"delete from {QUARANTINED_FILES_TABLE} where source_table = $table and landing_path in (select landing_path from _files)",
+                {"table": table})
+    con.execute(f"insert into {QUARANTINED_FILES_TABLE} select $table, landing_path, quarantined_path, _partition_date, reason, rows, "
+                "now() from _files", {"table": table})
+    con.unregister("_files")
+
+
+def record_quarantined_files(con: duckdb.DuckDBPyConnection, table: str, files: pl.DataFrame) -> None:
+    """Record landing files of `table` quarantined whole (`QUARANTINED_FILES_SCHEMA`) when no row is written with them."""
+    with transaction(con):
+        _record_files(con, table, files)
+
+
 def known_machine_ids(con: duckdb.DuckDBPyConnection) -> pl.Series:
     """Machine ids in the register; an empty series when machines were never loaded."""
     exists = con.execute(
@@ -113,3 +180,11 @@ def known_machine_ids(con: duckdb.DuckDBPyConnection) -> pl.Series:
     if not exists:
         return pl.Series("machine_id", [], dtype=pl.String)
     return con.sql(f"select machine_id from {RAW_SCHEMA}.machines").pl()["machine_id"]
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str] | None:
+    """The columns of `schema.table`, or None when it does not exist yet."""
+    schema, name = table.split(".")
+    rows = con.execute("select column_name from information_schema.columns where table_schema = $s and table_name = $t "
+                       "order by ordinal_position", {"s": schema, "t": name}).fetchall()
+    return [r[0] for r in rows] or None

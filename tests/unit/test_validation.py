@@ -17,6 +17,7 @@ GOOD = {"machine_id": "M1", "ts": "2025-01-01T05:00:00", "cycle": "3", "op_setti
         ({"machine_id": None}, "missing machine_id"),
         ({"machine_id": "  "}, "missing machine_id"),
         ({"ts": None}, "missing ts"),
+        ({"cycle": None}, "missing cycle"),
         ({"ts": "yesterday"}, "unparseable ts"),
         ({"cycle": "three"}, "unparseable cycle"),
         ({"sensor_02": "12,5"}, "unparseable sensor_02"),

@@ -12,7 +12,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from pm_assets.defs.partitions import daily_partitions, single_run_backfill
-from pm_assets.defs.resources import dbt_cli, dbt_project
+from pm_assets.defs.resources import WarehouseResource, dbt_cli, dbt_project
 from pm_assets.storage import paths
 
 
@@ -60,7 +60,8 @@ class Translator(DagsterDbtTranslator):
 
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, exclude=DAILY, name="dbt_models", dagster_dbt_translator=Translator())
-def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    _wait_for_warehouse(warehouse)
     yield from dbt.cli(["build"], context=context, target_path=paths.dbt_state_dir() / "models").stream()
 
 
@@ -73,14 +74,22 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     partitions_def=daily_partitions,
     backfill_policy=single_run_backfill,
 )
-def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     window = context.partition_time_window
     start, end = window.start.date().isoformat(), window.end.date().isoformat()
     context.log.info(f"rebuilding daily marts for [{start}, {end})")
     # the run state (partial-parse file) lives with the warehouse it was parsed for, kept between days:
     # a fresh one, or one last used with another profile, costs a full parse
+    _wait_for_warehouse(warehouse)
     with _window_in_environment(start, end):
         yield from dbt.cli(["build"], context=context, target_path=paths.dbt_state_dir() / "daily").stream()
+
+
+def _wait_for_warehouse(warehouse: WarehouseResource) -> None:
+    """dbt opens the warehouse in its own process and fails at once when a reader holds it: wait for the lock here,
+    with the platform's back-off (and its one-line error), just before dbt starts."""
+    with warehouse.connect():
+        pass
 
 
 @contextlib.contextmanager

@@ -1,0 +1,69 @@
+"""User mistakes and a busy warehouse stop `pm` with one line that says what and where; `--debug` shows the traceback."""
+
+import subprocess
+import sys
+import time
+
+import duckdb
+import pytest
+
+from pm_assets.drivers.cli import main
+from pm_assets.storage import paths
+
+HOLD = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(float(sys.argv[2]))"
+
+
+def _error(argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    message = str(stopped.value)
+    assert message.startswith("pm: error: ") and "\n" not in message and "Traceback" not in message
+    return message
+
+
+@pytest.fixture
+def warehouse(data_dir):
+    paths.data_dir().mkdir(parents=True)
+    with duckdb.connect(str(paths.warehouse_path())) as con:
+        con.execute("create table t as select 1 as x")
+    return paths.warehouse_path()
+
+
+def _holder(path, seconds: float) -> subprocess.Popen:
+    """Another process holding the warehouse (a DuckDB client left open)."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_user_mistakes_are_one_line(data_dir):
+    assert "no warehouse at" in _error(["sql", "select 1"])
+    assert "no landing files under" in _error(["train"])
+    assert "--port must be between 1 and 65535, got 99999" in _error(["serve", "--port", "99999"])
+    assert "not found: /nowhere/train_FD001.txt" in _error(["load", "cmapss", "/nowhere/train_FD001.txt"])
+
+
+def test_bad_sql_is_one_line_with_duckdbs_hint_and_debug_shows_the_traceback(warehouse):
+    message = _error(["sql", "select nope from t"])
+    assert 'Referenced column "nope" not found' in message and "Candidate bindings" in message
+    with pytest.raises(duckdb.BinderException):
+        main(["--debug", "sql", "select nope from t"])
+
+
+def test_a_held_warehouse_is_waited_for_then_named_with_its_holder(warehouse, monkeypatch, capsys):
+    monkeypatch.setenv("PM_LOCK_WAIT_SECONDS", "1")
+    holder = _holder(warehouse, 30)
+    try:
+        message = _error(["sql", "select x from t"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert str(warehouse) in message and f"(PID {holder.pid})" in message and "for more than 1s" in message
+
+    monkeypatch.setenv("PM_LOCK_WAIT_SECONDS", "30")
+    holder = _holder(warehouse, 2)  # lets go after 2 s: the reader waits for it, then answers
+    start = time.perf_counter()
+    main(["sql", "select x from t"])
+    holder.wait()
+    shown = capsys.readouterr().out
+    assert time.perf_counter() - start > 1 and [row.strip("│ ") for row in shown.splitlines()][1:5:3] == ["x", "1"]

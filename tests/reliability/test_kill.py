@@ -1,0 +1,109 @@
+"""`kill -9` at several moments of `pm ingest` and of a day's run: the stores stay consistent, the killed run is
+marked failed when `pm` next starts, and running the command again ends exactly where a clean run ends."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from pm_assets.drivers.cli import main
+
+PM = str(Path(sys.executable).with_name("pm"))
+#: Table contents compared between a clean run and a killed-then-repeated one (columns of when a row was written left out).
+TABLES = {
+    "raw.telemetry": "* exclude (_loaded_at)",
+    "raw.events": "* exclude (_loaded_at)",
+    "raw.quarantine": "* exclude (quarantined_at)",
+    "machine_timeseries": "*",
+    "machine_daily_health": "*",
+}
+DAILY_TABLES = {**TABLES, "features.machine_features": "*", "scores.fleet_scores": "* exclude (scored_at)"}
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    return {**os.environ, "PM_DATA_DIR": str(data_dir), "PM_LOCK_WAIT_SECONDS": "30"}
+
+
+def _pm(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([PM, *args], env=_env(data_dir), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return result
+
+
+def _killed(data_dir: Path, after_seconds: float, *args: str) -> bool:
+    """Start `pm args`, `kill -9` it after `after_seconds`; True if it was still running then."""
+    process = subprocess.Popen([PM, *args], env=_env(data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(after_seconds)
+    running = process.poll() is None
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return running
+
+
+def _contents(data_dir: Path, tables: dict[str, str]) -> dict[str, pl.DataFrame]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        return {t: con.sql(f"select {columns} from {t} order by all").pl() for t, columns in tables.items()}
+
+
+def _assert_same(clean: dict[str, pl.DataFrame], repeated: dict[str, pl.DataFrame]) -> None:
+    for table in clean:
+        assert clean[table].height > 0 or table == "raw.quarantine", table
+        assert_frame_equal(clean[table], repeated[table], check_exact=False, rel_tol=1e-12)
+
+
+def _unfinished_runs(data_dir: Path) -> list[dg.DagsterRun]:
+    with dg.DagsterInstance.from_config(str(data_dir / "dagster_home")) as instance:
+        return [r for r in instance.get_runs() if not r.is_finished]
+
+
+def _in_process(monkeypatch: pytest.MonkeyPatch, data_dir: Path, *argv: str) -> None:
+    """`pm argv` in this process: the same command, without a process start-up per step of the set-up."""
+    monkeypatch.setenv("PM_DATA_DIR", str(data_dir))
+    main(list(argv))
+
+
+@pytest.fixture
+def landed(tmp_path, monkeypatch) -> Path:
+    """A small simulated fleet's landing files (34 of its 40 days)."""
+    root = tmp_path / "landed"
+    _in_process(monkeypatch, root, "simulate", "--machines", "8", "--days", "40", "--through", "33", "--seed", "11")
+    return root
+
+
+def test_ingest_killed_at_several_moments_then_repeated_equals_a_clean_ingest(landed, tmp_path, monkeypatch):
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    for target in (clean, killed):
+        shutil.copytree(landed, target)
+    _in_process(monkeypatch, clean, "ingest")
+    kills = [_killed(killed, seconds, "ingest") for seconds in (12, 20)]
+    assert any(kills), "ingest finished before every kill: kill earlier"
+    _pm(killed, "ingest")
+    assert not _unfinished_runs(killed)
+    _assert_same(_contents(clean, TABLES), _contents(killed, TABLES))
+
+
+def test_a_day_killed_mid_run_then_repeated_equals_a_clean_day(landed, tmp_path, monkeypatch):
+    for argv in (["ingest"], ["train"], ["simulate", "--advance", "1", "--land-only"]):
+        _in_process(monkeypatch, landed, *argv)
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    for target in (clean, killed):  # copies of a trained directory: each rewrites its MLflow store to itself
+        shutil.copytree(landed, target)
+    _in_process(monkeypatch, clean, "daily")
+    assert _killed(killed, 20, "daily"), "the day finished before the kill: kill earlier"
+    assert _unfinished_runs(killed), "the killed run should still look unfinished before pm starts again"
+    repeated = _pm(killed, "daily")
+    assert "marked 1 run(s) failed" in repeated.stdout
+    assert not _unfinished_runs(killed)
+    _assert_same(_contents(clean, DAILY_TABLES), _contents(killed, DAILY_TABLES))
+    champion = [json.loads((d / "models" / "champion.json").read_text()) for d in (clean, killed)]
+    assert champion[0]["version"] == champion[1]["version"] and champion[1]["tracking_uri"].endswith(f"{killed}/mlflow.db")
