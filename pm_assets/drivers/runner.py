@@ -15,7 +15,7 @@ import dagster as dg
 
 from pm_assets.definitions import defs
 from pm_assets.defs.resources import platform_resources
-from pm_assets.storage import feature_store, model_files, paths, warehouse
+from pm_assets.storage import feature_store, model_files, paths, registry, warehouse
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END = "dagster/asset_partition_range_end"
@@ -95,12 +95,13 @@ def _alive(pid: int) -> bool:
 
 def fail_abandoned_runs(current: dg.DagsterInstance) -> list[str]:
     """Mark failed the runs `pm` started on this machine whose process is gone (killed, crashed) but which the
-    instance still shows as running; return their ids. Re-running the same command then redoes their work."""
+    instance still shows as running, and end their MLflow runs as KILLED; return their ids. Re-running the same command then redoes their work."""
     host = socket.gethostname()
     abandoned = [run for run in current.get_runs(dg.RunsFilter(statuses=_UNFINISHED, tags={HOST_TAG: host}))
                  if PID_TAG in run.tags and int(run.tags[PID_TAG]) != os.getpid() and not _alive(int(run.tags[PID_TAG]))]
     for run in abandoned:
         current.report_run_failed(run, f"the process running it (pid {run.tags[PID_TAG]}) ended without finishing it")
+        registry.end_runs_of(run.run_id)  # its MLflow runs too: they would show as running forever
     return [run.run_id for run in abandoned]
 
 

@@ -116,3 +116,20 @@ def set_alias(version: str, alias: str) -> None:
     if alias == CHAMPION:
         write_atomic(paths.champion_pointer_path(), json.dumps({"model": MODEL_NAME, "version": version, "tracking_uri": tracking_uri(),
                                                                 "promoted_at": dt.datetime.now(dt.UTC).isoformat()}))
+
+
+def end_runs_of(dagster_run_id: str, status: str = "KILLED") -> int:
+    """End the MLflow runs a Dagster run left open (its process was killed); return how many. Nothing is created
+    when the default store does not exist yet."""
+    if not os.environ.get("PM_MLFLOW_TRACKING_URI") and not paths.mlflow_database_path().exists():
+        return 0
+    mlflow.set_tracking_uri(tracking_uri())
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        return 0
+    open_runs = client.search_runs([experiment.experiment_id],
+                                   filter_string=f"tags.dagster_run_id = '{dagster_run_id}' and attributes.status = 'RUNNING'")
+    for run in open_runs:
+        client.set_terminated(run.info.run_id, status=status)
+    return len(open_runs)

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,11 +13,14 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import mlflow
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
 from pm_assets.drivers.cli import main
+from pm_assets.drivers.runner import HOST_TAG, PID_TAG, fail_abandoned_runs
+from pm_assets.storage import registry
 
 PM = str(Path(sys.executable).with_name("pm"))
 #: Table contents compared between a clean run and a killed-then-repeated one (columns of when a row was written left out).
@@ -107,3 +111,22 @@ def test_a_day_killed_mid_run_then_repeated_equals_a_clean_day(landed, tmp_path,
     _assert_same(_contents(clean, DAILY_TABLES), _contents(killed, DAILY_TABLES))
     champion = [json.loads((d / "models" / "champion.json").read_text()) for d in (clean, killed)]
     assert champion[0]["version"] == champion[1]["version"] and champion[1]["tracking_uri"].endswith(f"{killed}/mlflow.db")
+
+
+def test_a_run_whose_process_died_is_failed_with_its_mlflow_runs(data_dir):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs
+    with dg.instance_for_test() as instance:
+        run = instance.add_run(dg.DagsterRun(job_name="retrain", status=dg.DagsterRunStatus.STARTED,
+                                             tags={PID_TAG: str(dead.pid), HOST_TAG: socket.gethostname()}))
+        alive = instance.add_run(dg.DagsterRun(job_name="daily", status=dg.DagsterRunStatus.STARTED,
+                                               tags={PID_TAG: str(os.getppid()), HOST_TAG: socket.gethostname()}))
+        mlflow.set_tracking_uri(registry.tracking_uri())
+        with mlflow.start_run(experiment_id=registry.ensure_experiment(), tags={"dagster_run_id": run.run_id}) as opened:
+            pass
+        mlflow.MlflowClient().update_run(opened.info.run_id, status="RUNNING")  # as a killed process leaves it
+
+        assert fail_abandoned_runs(instance) == [run.run_id]
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(alive.run_id).status == dg.DagsterRunStatus.STARTED  # its process still runs
+        assert mlflow.MlflowClient().get_run(opened.info.run_id).info.status == "KILLED"
