@@ -13,7 +13,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from pm_assets.core.constants import SENSOR_PREFIX
-from pm_assets.sources.validation import TableSpec
+from pm_assets.sources.validation import TableSpec, sensor_columns
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,9 @@ class RejectedFile:
     path: Path
     reason: str
     rows: int | None  # None when the file is too damaged to tell
+
+    def describe(self, root: Path) -> str:
+        return f"{self.path.relative_to(root)} ({'unknown' if self.rows is None else self.rows} rows): {self.reason}"
 
 
 @dataclass
@@ -46,10 +49,6 @@ def _read(path: Path) -> pl.DataFrame | RejectedFile:
         return pl.read_parquet(path)
     except Exception as error:  # noqa: BLE001 - any unreadable file is quarantined, whatever the library raises
         return RejectedFile(path, f"unreadable file: {_first_line(error)}", _row_count(path))
-
-
-def sensor_columns(columns: list[str]) -> tuple[str, ...]:
-    return tuple(sorted(c for c in columns if c.startswith(SENSOR_PREFIX)))
 
 
 def _column_problem(frame: pl.DataFrame, spec: TableSpec, sensors: tuple[str, ...] | None) -> str | None:

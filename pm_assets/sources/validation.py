@@ -25,6 +25,14 @@ class TableSpec:
     required: tuple[str, ...]  # never null in raw.* (a row without one is quarantined)
     has_sensors: bool = False
 
+    def schema(self, sensors: tuple[str, ...] = ()) -> dict[str, pl.DataType]:
+        """The canonical schema: fixed columns plus these `sensor_*` columns."""
+        return self.columns | {c: pl.Float64() for c in sensors}
+
+
+def sensor_columns(columns: list[str]) -> tuple[str, ...]:
+    return tuple(sorted(c for c in columns if c.startswith(SENSOR_PREFIX)))
+
 
 TELEMETRY = TableSpec(
     "telemetry",
@@ -63,14 +71,14 @@ class Validated:
 def expected_columns(spec: TableSpec, frame: pl.DataFrame) -> dict[str, pl.DataType]:
     """The canonical schema for `frame`: fixed columns plus its own `sensor_*` columns."""
     missing = [c for c in spec.columns if c not in frame.columns]
-    sensors = sorted(c for c in frame.columns if c.startswith(SENSOR_PREFIX))
+    sensors = sensor_columns(frame.columns)
     extra = [c for c in frame.columns if c not in spec.columns and c not in sensors]
     if missing or extra or (spec.has_sensors and not sensors):
         raise ValueError(
             f"landing {spec.name} columns do not match the canonical schema: missing {missing}, unexpected {extra}"
             + (", and no sensor_* columns" if spec.has_sensors and not sensors else "")
         )
-    return spec.columns | {c: pl.Float64() for c in sensors}
+    return spec.schema(sensors)
 
 
 def _cast(column: str, dtype: pl.DataType, source: pl.DataType) -> pl.Expr:

@@ -47,8 +47,9 @@ def relocate(database: Path, root: Path, experiment: str, pointer: Path) -> Path
         old = _recorded_root(con, experiment)
         if old is None or old == root:
             return None
+        columns = _text_columns(con)
         for before, after in ((old.as_uri() + "/", root.as_uri() + "/"), (str(old) + "/", str(root) + "/")):
-            for table, column in _text_columns(con):
+            for table, column in columns:
                 con.execute(f'update "{table}" set "{column}" = replace("{column}", ?, ?) where instr("{column}", ?) = 1',
                             (before, after, before))
     if pointer.exists():

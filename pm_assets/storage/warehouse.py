@@ -96,12 +96,21 @@ def transaction(con: duckdb.DuckDBPyConnection, **frames: pl.DataFrame) -> Itera
             con.unregister(name)
 
 
-def _ensure_tables(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+def _ensure_quarantine_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """The raw schema and its two quarantine tables: rejected rows, and files rejected whole."""
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
     con.execute(
         f"create table if not exists {QUARANTINE_TABLE} (source_table varchar, _partition_date date, "
         "reason varchar, record varchar, quarantined_at timestamp)"
     )
+    con.execute(
+        f"create table if not exists {QUARANTINED_FILES_TABLE} (source_table varchar, landing_path varchar, quarantined_path varchar, "
+        "_partition_date date, reason varchar, rows bigint, quarantined_at timestamp)"
+    )
+
+
+def _ensure_tables(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    _ensure_quarantine_tables(con)
     con.register("_incoming", frame.to_arrow())
     con.execute(
         f"create table if not exists {table} as "
@@ -153,11 +162,7 @@ def replace_partitions(
 
 
 def _record_files(con: duckdb.DuckDBPyConnection, table: str, files: pl.DataFrame) -> None:
-    con.execute(f"create schema if not exists {RAW_SCHEMA}")
-    con.execute(
-        f"create table if not exists {QUARANTINED_FILES_TABLE} (source_table varchar, landing_path varchar, quarantined_path varchar, "
-        "_partition_date date, reason varchar, rows bigint, quarantined_at timestamp)"
-    )
+    _ensure_quarantine_tables(con)
     con.register("_files", files.to_arrow())
     con.execute(f"delete from {QUARANTINED_FILES_TABLE} where source_table = $table and landing_path in (select landing_path from _files)",
                 {"table": table})

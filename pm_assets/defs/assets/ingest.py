@@ -9,8 +9,8 @@ import polars as pl
 
 from pm_assets.defs.partitions import daily_partitions, single_run_backfill
 from pm_assets.defs.resources import LandingResource, WarehouseResource
-from pm_assets.sources.landing_check import CheckedFiles, RejectedFile, check_files, sensor_columns
-from pm_assets.sources.validation import EVENTS, MACHINES, QUARANTINE_SCHEMA, TELEMETRY, TableSpec, Validated, validate
+from pm_assets.sources.landing_check import CheckedFiles, RejectedFile, check_files
+from pm_assets.sources.validation import EVENTS, MACHINES, QUARANTINE_SCHEMA, TELEMETRY, TableSpec, Validated, sensor_columns, validate
 from pm_assets.storage import landing
 from pm_assets.storage.warehouse import (QUARANTINED_FILES_SCHEMA, RAW_SCHEMA, known_machine_ids, record_quarantined_files,
                                          replace_partitions, table_columns)
@@ -35,7 +35,7 @@ def _partition_frame(spec: TableSpec, checked: CheckedFiles, paths: list[Path]) 
         return pl.concat(frames, how="diagonal_relaxed")
     if spec.has_sensors and not checked.sensors:
         return None
-    return pl.DataFrame(schema=spec.columns | {s: pl.Float64() for s in checked.sensors or ()})
+    return pl.DataFrame(schema=spec.schema(checked.sensors or ()))
 
 
 def _load(context: dg.AssetExecutionContext, spec: TableSpec, files: dict[dt.date | None, list[Path]], known: pl.Series | None,
@@ -50,9 +50,9 @@ def _load(context: dg.AssetExecutionContext, spec: TableSpec, files: dict[dt.dat
             results[day] = validate(frame, spec, day, known)
         if len(files) > 1 and (i + 1) % 10 == 0:
             context.log.info(f"validated {i + 1}/{len(files)} partitions of {spec.name}")
-    for bad in checked.rejected:
-        context.log.warning(f"quarantined landing file {bad.path} ({bad.rows if bad.rows is not None else 'unknown'} rows): {bad.reason}")
     root = landing_files.root  # paths relative to it: a moved data directory still finds its files
+    for bad in checked.rejected:
+        context.log.warning(f"quarantined landing file {bad.describe(root)}")
     rejected = pl.DataFrame([{"landing_path": str(bad.path.relative_to(root)),
                               "quarantined_path": str(landing.quarantine_path(root, bad.path).relative_to(root)),
                               "_partition_date": partition_of[bad.path], "reason": bad.reason, "rows": bad.rows} for bad in checked.rejected],
@@ -66,7 +66,7 @@ def _load(context: dg.AssetExecutionContext, spec: TableSpec, files: dict[dt.dat
     else:
         context.log.info(f"no {spec.name} landing files for these partitions: nothing loaded")
     for bad in checked.rejected:  # after the commit: a crash before this re-checks (and re-records) the file next run
-        landing.move_to_quarantine(landing_files.root, bad.path)
+        landing.move_to_quarantine(root, bad.path)
     yield from _ingest_report(results, checked.rejected, root, config, "quarantine_share",
                               {"days_without_files": sum(1 for paths in files.values() if not paths)})
 
@@ -83,7 +83,7 @@ def _ingest_report(results: dict[dt.date | None, Validated], rejected_files: lis
     reasons = pl.concat([v.quarantined for v in results.values()] or [pl.DataFrame(schema=QUARANTINE_SCHEMA)]) \
         .group_by("reason").len().sort("len", descending=True)
     share = (quarantined + in_files) / (read + in_files) if read + in_files else 0.0
-    files_md = "\n".join(f"- `{bad.path.relative_to(root)}` ({bad.rows if bad.rows is not None else 'unknown'} rows): {bad.reason}" for bad in rejected_files)
+    files_md = "\n".join(f"- {bad.describe(root)}" for bad in rejected_files)
     metadata = {
         "rows_read": read,
         "rows_loaded": loaded,
