@@ -149,15 +149,17 @@ def run_job(name: str, partition_key: str | None = None, tags: dict[str, str] | 
 
 
 def last_daily_day() -> dt.date | None:
-    """The last day whose `daily` run succeeded, else the last day with stored features (what training covered)."""
-    runs = instance().get_runs(dg.RunsFilter(job_name="daily", statuses=[dg.DagsterRunStatus.SUCCESS]), limit=100)
-    days = [dt.date.fromisoformat(run.tags["dagster/partition"]) for run in runs if "dagster/partition" in run.tags]
-    if days:
-        return max(days)
-    if not paths.warehouse_path().exists():
+    """The last day whose fleet scores a successful run wrote: a `daily` run, or the last stage of `pm train`.
+
+    A run killed part-way counts for nothing, even where it got as far as the features, so running the
+    same command again does its day whole."""
+    current = instance()
+    records = current.fetch_materializations(dg.AssetKey("fleet_scores"), limit=200).records
+    if not records:
         return None
-    with warehouse.connect(paths.warehouse_path(), read_only=True) as con:
-        return feature_store.read_state(con, dt.date.max)[1]
+    runs = current.get_runs(dg.RunsFilter(run_ids=list({r.run_id for r in records}), statuses=[dg.DagsterRunStatus.SUCCESS]))
+    succeeded = {run.run_id for run in runs}
+    return max((dt.date.fromisoformat(r.partition_key) for r in records if r.run_id in succeeded and r.partition_key), default=None)
 
 
 def run_stages(stages: Sequence[Stage], log=print) -> dict[str, float]:

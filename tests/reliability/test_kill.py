@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -44,10 +45,15 @@ def _pm(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     return result
 
 
-def _killed(data_dir: Path, after_seconds: float, *args: str) -> bool:
-    """Start `pm args`, `kill -9` it after `after_seconds`; True if it was still running then."""
+def _killed(data_dir: Path, when: float | Callable[[], bool], *args: str) -> bool:
+    """Start `pm args`, `kill -9` it after `when` seconds or once `when()` is true; True if it was still running then."""
     process = subprocess.Popen([PM, *args], env=_env(data_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(after_seconds)
+    if callable(when):
+        deadline = time.monotonic() + 600
+        while process.poll() is None and time.monotonic() < deadline and not when():
+            time.sleep(0.2)
+    else:
+        time.sleep(when)
     running = process.poll() is None
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -62,7 +68,10 @@ def _contents(data_dir: Path, tables: dict[str, str]) -> dict[str, pl.DataFrame]
 def _assert_same(clean: dict[str, pl.DataFrame], repeated: dict[str, pl.DataFrame]) -> None:
     for table in clean:
         assert clean[table].height > 0 or table == "raw.quarantine", table
-        assert_frame_equal(clean[table], repeated[table], check_exact=False, rel_tol=1e-12)
+        try:
+            assert_frame_equal(clean[table], repeated[table], check_exact=False, rel_tol=1e-12)
+        except AssertionError as error:
+            raise AssertionError(f"{table}: {error}") from None
 
 
 def _unfinished_runs(data_dir: Path) -> list[dg.DagsterRun]:
@@ -96,6 +105,13 @@ def test_ingest_killed_at_several_moments_then_repeated_equals_a_clean_ingest(la
     _assert_same(_contents(clean, TABLES), _contents(killed, TABLES))
 
 
+def _features_of_day_written(data_dir: Path, day: str) -> bool:
+    """Whether a run has materialized `machine_features` for `day` (the day's run is then half done)."""
+    with dg.DagsterInstance.from_config(str(data_dir / "dagster_home")) as instance:
+        records = instance.fetch_materializations(dg.AssetKey("machine_features"), limit=5).records
+        return any(r.partition_key == day for r in records)
+
+
 def test_a_day_killed_mid_run_then_repeated_equals_a_clean_day(landed, tmp_path, monkeypatch):
     for argv in (["ingest"], ["train"], ["simulate", "--advance", "1", "--land-only"]):
         _in_process(monkeypatch, landed, *argv)
@@ -103,7 +119,8 @@ def test_a_day_killed_mid_run_then_repeated_equals_a_clean_day(landed, tmp_path,
     for target in (clean, killed):  # copies of a trained directory: each rewrites its MLflow store to itself
         shutil.copytree(landed, target)
     _in_process(monkeypatch, clean, "daily")
-    assert _killed(killed, 20, "daily"), "the day finished before the kill: kill earlier"
+    # killed once the day's features are stored, before its scores: the repeated command must still do the day
+    assert _killed(killed, lambda: _features_of_day_written(killed, "2025-02-04"), "daily"), "the day finished before the kill"
     assert _unfinished_runs(killed), "the killed run should still look unfinished before pm starts again"
     repeated = _pm(killed, "daily")
     assert "marked 1 run(s) failed" in repeated.stdout
