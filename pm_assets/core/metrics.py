@@ -56,6 +56,26 @@ def mean_lead_time_hours(hours_to_failure: np.ndarray, alert: np.ndarray, failur
     return float(np.mean(leads)) if leads else float("nan")
 
 
+def failure_catches(hours_to_failure: np.ndarray, alert: np.ndarray, failure_id: np.ndarray, window_hours: float,
+                    min_lead_hours: float) -> tuple[int, int]:
+    """(failures judged, failures caught). A failure is judged when the predictions reach back over its last
+    `window_hours`, so a failure early in the checked window is not counted missed for alerts before it; it is
+    caught when an alert of that window fired at least `min_lead_hours` before it.
+
+    >>> failure_catches(np.array([30., 20., 5., 10., 2.]), np.array([0, 1, 1, 0, 1], bool), np.array([0, 0, 0, 1, 1]), 24, 6)
+    (1, 1)
+    """
+    judged = caught = 0
+    for failure in np.unique(failure_id[failure_id >= 0]):
+        mine = failure_id == failure
+        if np.nanmax(hours_to_failure[mine]) < window_hours:
+            continue
+        judged += 1
+        fired = hours_to_failure[mine & alert & (hours_to_failure <= window_hours)]
+        caught += bool(len(fired) and fired.max() >= min_lead_hours)
+    return judged, caught
+
+
 TRUTH_BINS = 5  # below the cap, true RUL in this many equal bins; rows at the cap are one more
 
 
@@ -93,8 +113,10 @@ def should_promote(challenger: float, champion: float | None, margin: float = 0.
 
 
 def matured_performance(rul: np.ndarray, rul_pred: np.ndarray, label: np.ndarray, probability: np.ndarray, threshold: float,
-                        hours_to_failure: np.ndarray, failure_id: np.ndarray, lead_window_hours: float) -> dict[str, float]:
-    """Live metrics of logged predictions whose truth is known (NaN labels are immature and left out).
+                        hours_to_failure: np.ndarray, failure_id: np.ndarray, lead_window_hours: float,
+                        min_lead_hours: float = 0.0) -> dict[str, float]:
+    """Live metrics of logged predictions whose truth is known (NaN labels are immature and left out), with the
+    failures judged and the share of them alerted on `min_lead_hours` ahead (`failure_catches`).
 
     >>> nan = float("nan")
     >>> m = matured_performance(np.array([10., nan]), np.array([12., 50.]), np.array([1., nan]), np.array([.9, .1]), .5,
@@ -110,5 +132,9 @@ def matured_performance(rul: np.ndarray, rul_pred: np.ndarray, label: np.ndarray
     positives = known_label & (label == 1)
     result["failure_precision"] = float(np.sum(positives & alert) / max(np.sum(known_label & alert), 1))
     result["failure_recall"] = float(np.sum(positives & alert) / positives.sum()) if positives.any() else float("nan")
-    result["mean_lead_time_hours"] = mean_lead_time_hours(np.nan_to_num(hours_to_failure, nan=np.inf), alert, failure_id, lead_window_hours)
+    hours = np.nan_to_num(hours_to_failure, nan=np.inf)
+    result["mean_lead_time_hours"] = mean_lead_time_hours(hours, alert, failure_id, lead_window_hours)
+    judged, caught = failure_catches(np.where(failure_id >= 0, hours, np.nan), alert, failure_id, lead_window_hours, min_lead_hours)
+    result["failures_judged"] = judged
+    result["failures_caught_share"] = caught / judged if judged else float("nan")
     return result

@@ -190,15 +190,20 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
     from pm_assets.drivers import cmapss_benchmark
 
     config = TrainConfig(seed=args.seed, **({"iterations": args.iterations} if args.iterations else {}))
-    result = cmapss_benchmark.run(args.data_dir, args.subset, config)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    result.predictions.write_csv(args.out)
-    print(f"chosen by CV RMSE: {result.chosen}")
-    if result.test_metrics:
-        print(f"test {args.subset} against RUL_{args.subset}.txt: " + cmapss_benchmark._format(result.test_metrics))
-    else:
-        print(f"no RUL_{args.subset}.txt in {args.data_dir}: the cross-validated figures above are the estimate")
-    print(f"wrote {result.predictions.height} predictions to {args.out} in {result.seconds:.0f}s")
+    subsets = cmapss_benchmark.SUBSETS if args.subset == "all" else (args.subset,)
+    results = {}
+    for subset in subsets:
+        result = results[subset] = cmapss_benchmark.run(args.data_dir, subset, config)
+        out = args.out if len(subsets) == 1 else args.out.with_name(f"{args.out.stem}_{subset}{args.out.suffix}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result.predictions.write_csv(out)
+        print(f"{subset}: chosen by CV RMSE: {result.chosen}; {result.predictions.height} test units -> {out}")
+        if result.test_metrics:
+            print(f"test {subset} against RUL_{subset}.txt: " + cmapss_benchmark._format(result.test_metrics))
+    if len(subsets) > 1:
+        print(cmapss_benchmark.table(results))
+    if not any(r.test_metrics for r in results.values()):
+        print(f"no RUL_FDxxx.txt in {args.data_dir}: the cross-validated figures above are the estimate")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -296,8 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     suites = benchmark.add_subparsers(dest="suite", required=True)
     cmapss_bench = suites.add_parser("cmapss", help="NASA C-MAPSS: train on train_FDxxx, predict test_FDxxx at the last cycle")
     cmapss_bench.add_argument("--data-dir", type=Path, required=True)
-    cmapss_bench.add_argument("--subset", default="FD001", choices=["FD001", "FD002", "FD003", "FD004"])
-    cmapss_bench.add_argument("--out", type=Path, default=Path("predictions.csv"))
+    cmapss_bench.add_argument("--subset", default="FD001", choices=["FD001", "FD002", "FD003", "FD004", "all"],
+                              help="one subset, or all four in turn (then one table, and one predictions_FDxxx file each)")
+    cmapss_bench.add_argument("--out", type=Path, default=Path("predictions.csv"),
+                              help="the predictions file; with --subset all, its stem gets _FDxxx")
     cmapss_bench.add_argument("--seed", type=int, default=42)
     cmapss_bench.add_argument("--iterations", type=int, help="boosting rounds (default: the platform's training default)")
     cmapss_bench.set_defaults(func=cmd_benchmark)

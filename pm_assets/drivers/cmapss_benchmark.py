@@ -26,6 +26,7 @@ from pm_assets.core.models import (
 from pm_assets.sources.loaders.cmapss import load_cmapss, read_rul
 
 ENSEMBLE = "mean of " + " and ".join(LIBRARIES)
+SUBSETS = ("FD001", "FD002", "FD003", "FD004")
 
 
 @dataclass
@@ -33,6 +34,7 @@ class BenchmarkResult:
     predictions: pl.DataFrame  # unit, rul_pred
     cv_metrics: dict[str, dict[str, float]]  # per model, and for their mean
     chosen: str
+    regimes: int
     test_metrics: dict[str, float] | None
     seconds: float
 
@@ -74,9 +76,21 @@ def run(data_dir: Path, subset: str = "FD001", config: TrainConfig = TrainConfig
     truth = data_dir / f"RUL_{subset}.txt"
     if truth.exists():
         test_metrics = rul_metrics(read_rul(truth)[predictions["unit"].to_numpy() - 1], predictions["rul_pred"].to_numpy())
-    return BenchmarkResult(predictions, cv_metrics, chosen, test_metrics, time.perf_counter() - start)
+    return BenchmarkResult(predictions, cv_metrics, chosen, len(spec.regime_centers), test_metrics, time.perf_counter() - start)
 
 
 def _format(metrics: dict[str, float]) -> str:
     per_100 = metrics["rul_nasa_score"] / metrics["rul_n"] * 100
     return f"RMSE {metrics['rul_rmse']:.2f}  MAE {metrics['rul_mae']:.2f}  NASA score {metrics['rul_nasa_score']:.0f} ({per_100:.0f} per 100 units)"
+
+
+def table(results: dict[str, BenchmarkResult]) -> str:
+    """One line per subset: regimes found, the cross-validated RMSE of each model and of their mean, the chosen one."""
+    models = list(next(iter(results.values())).cv_metrics)
+    header = f"{'subset':<7}{'regimes':>8}" + "".join(f"{name:>24}" for name in models) + f"{'NASA/100 (chosen)':>20}  chosen"
+    lines = [header]
+    for subset, result in results.items():
+        chosen = result.cv_metrics[result.chosen]
+        lines.append(f"{subset:<7}{result.regimes:>8}" + "".join(f"{result.cv_metrics[m]['rul_rmse']:>24.2f}" for m in models)
+                     + f"{chosen['rul_nasa_score'] / chosen['rul_n'] * 100:>20.0f}  {result.chosen}")
+    return "CV RUL RMSE (engine-grouped, random cut points)\n" + "\n".join(lines)

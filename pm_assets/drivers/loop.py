@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 import dagster as dg
 
 from pm_assets.defs.sensors import WATCHED_CHECKS
+from pm_assets.drivers.healing import alarm_days_after, frozen_vs_healed
 from pm_assets.drivers.runner import instance, run_job
 from pm_assets.drivers.sensor_ticks import SENSOR_NAME, evaluate_retrain_sensor
 from pm_assets.storage import paths, registry
@@ -33,6 +34,10 @@ class LoopSummary:
     retrains: list[dict] = field(default_factory=list)  # each retraining: day, trigger, challenger version
     gate_decisions: list[dict] = field(default_factory=list)  # each shadow verdict: day, decision, both live RMSEs
     days: list[dict] = field(default_factory=list)  # each streamed day's drift figures
+    # what healing was worth: the final champion beside the first, frozen one, on rows neither trained on
+    frozen_vs_healed: dict | None = None
+    degraded_days: int | None = None  # from the drift's start to the first promotion after it
+    alarms_after_promotion: list[dict] = field(default_factory=list)  # feature_drift days after each promotion
 
     def describe(self) -> list[str]:
         """The story in a few lines (the JSON file has every figure)."""
@@ -44,6 +49,15 @@ class LoopSummary:
         lines += [f"retraining {r['day']} ({r['trigger']}): v{r['challenger_version']} {r['decision']}" for r in self.retrains]
         lines += [f"gate {g['day']}: {g['decision']} v{g['challenger_version']} against v{g['champion_version_before']}, live RUL RMSE "
                   f"{g['challenger_rul_rmse']:.2f} vs {g['champion_rul_rmse']:.2f} ({g['basis']})" for g in self.gate_decisions]
+        lines += [f"after the promotion of {a['promoted']}: feature_drift failed on {a['alarm_days']} of {a['days_watched']} day(s)"
+                  for a in self.alarms_after_promotion]
+        if self.degraded_days is not None:
+            lines.append(f"the fleet ran {self.degraded_days} day(s) on a model that predates the drift (its start to the promotion)")
+        if self.frozen_vs_healed:
+            f, h = self.frozen_vs_healed["frozen"], self.frozen_vs_healed["healed"]
+            lines.append(f"on {self.frozen_vs_healed['matured_rul_rows']} matured rows after v{h['version']}'s training data: live RUL "
+                         f"RMSE frozen v{f['version']} {f['rul_rmse']:.2f}, healed v{h['version']} {h['rul_rmse']:.2f} "
+                         f"({self.frozen_vs_healed['rul_rmse_gain']:+.0%})")
         lines.append(f"champion v{self.champion_before} -> v{self.champion_after}")
         return lines
 
@@ -85,6 +99,22 @@ def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
     return [e.check_name for e in result.get_asset_check_evaluations() if not e.passed and e.check_name in watched]
 
 
+def _judge_healing(summary: LoopSummary, last_day: dt.date | None) -> None:
+    """The alarm days after each promotion, the days on a pre-drift model, and the final champion beside the frozen first one."""
+    if last_day is None:
+        return
+    promotions = [g["day"] for g in summary.gate_decisions if g["decision"] == "promoted"]
+    alarms = [c["day"] for c in summary.failed_checks if c["check"] == "feature_drift"]
+    summary.alarms_after_promotion = alarm_days_after(promotions, alarms, last_day.isoformat())
+    if summary.drift_start_day:
+        after = [day for day in promotions if day >= summary.drift_start_day]
+        if after:
+            summary.degraded_days = (dt.date.fromisoformat(after[0]) - dt.date.fromisoformat(summary.drift_start_day)).days
+    if summary.champion_before and summary.champion_after and summary.champion_before != summary.champion_after:
+        end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time())
+        summary.frozen_vs_healed = frozen_vs_healed(summary.champion_before, summary.champion_after, end)
+
+
 def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_config: dict | None = None) -> LoopSummary:
     """Run the `daily` job for each of `days`, then the retraining sensor, which runs the `retrain` job (with
     `retrain_config`) when it requests it."""
@@ -121,5 +151,6 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
         if not evaluation.run_requests and failed:
             log(f"  sensor: {evaluation.skip_message}")
     summary.champion_after = registry.alias_version(registry.CHAMPION)
+    _judge_healing(summary, days[-1] if days else None)
     summary.write()
     return summary

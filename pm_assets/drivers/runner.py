@@ -48,10 +48,11 @@ _QUIET = {"loggers": {"console": {"config": {"log_level": os.environ.get("PM_LOG
 
 @contextlib.contextmanager
 def _run_log():
-    """dbt's own output goes to a log file; Dagster's run log in the UI has every event anyway."""
+    """What libraries print during a run (dbt's output, MLflow's registration messages, Dagster's console log)
+    goes to a log file, so the terminal shows `pm`'s own lines; Dagster's run log in the UI has every event anyway."""
     log_path = paths.run_log_path()
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("a") as log, contextlib.redirect_stdout(log):
+    with log_path.open("a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         yield
 
 

@@ -101,7 +101,7 @@ def dagster_home() -> Path:
 
 
 def run_log_path() -> Path:
-    """dbt's console output of in-process runs (Dagster's run log has every event anyway)."""
+    """What libraries print during in-process runs: dbt, MLflow, Dagster's console log (its run log has every event anyway)."""
     return data_dir() / "logs" / "runs.log"
 
 

@@ -14,8 +14,18 @@ def test_benchmark_command_predicts_every_test_unit(cmapss_dir, tmp_path, capsys
     assert predictions["rul_pred"].is_between(0, 125).all()
     assert predictions["rul_pred"].std() > 10  # it tells engines apart
     printed = capsys.readouterr().out
-    assert "CV at" in printed and "RMSE" in printed and "no RUL_FD001.txt" in printed
+    assert "CV at" in printed and "RMSE" in printed and "no RUL_FDxxx.txt" in printed
     # engine-grouped CV at random cut points: published FD001 models reach 12-18 RMSE; a broken feature or
     # label pipeline lands near 40 (the spread of capped RUL itself)
     cv_rmse = [float(m.group(1)) for m in re.finditer(r"CV at \d+ cut points: RMSE ([0-9.]+)", printed)]
     assert len(cv_rmse) == 3 and min(cv_rmse) < 20, printed
+
+
+def test_benchmark_of_all_subsets_prints_one_table_and_writes_each_file(cmapss_dir, tmp_path, capsys):
+    main(["benchmark", "cmapss", "--data-dir", str(cmapss_dir), "--subset", "all", "--out", str(tmp_path / "p.csv"), "--iterations", "20"])
+    units = {subset: pl.read_csv(tmp_path / f"p_{subset}.csv")["unit"].to_list() for subset in ("FD001", "FD002", "FD003", "FD004")}
+    assert {s: len(u) for s, u in units.items()} == {"FD001": 100, "FD002": 259, "FD003": 100, "FD004": 248}
+    table = capsys.readouterr().out.split("CV RUL RMSE")[1].splitlines()
+    rows = {line.split()[0]: line.split() for line in table[2:6]}
+    assert {s: int(r[1]) for s, r in rows.items()} == {"FD001": 1, "FD002": 6, "FD003": 1, "FD004": 6}  # operating regimes found
+    assert all(0 < float(v) < 60 for r in rows.values() for v in r[2:5])

@@ -4,8 +4,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pm_assets.core.features import FeatureConfig, build_features, fit_feature_spec
+from pm_assets.core.features import FeatureConfig, assign_regimes, build_features, fit_feature_spec
 from pm_assets.core.labels import LabelConfig, build_labels
+from pm_assets.sources.loaders.cmapss import load_cmapss
 from pm_assets.sources.simulator import FleetConfig, simulate_fleet
 
 T0 = dt.datetime(2025, 1, 1)
@@ -90,3 +91,16 @@ def test_maintenance_ends_the_trajectory():
     assert labels["fails_within_horizon"][0] == 0  # 50 hours without failure covers a 48-hour horizon
     assert labels["fails_within_horizon"][10] is None
     assert labels["rul"][60] == 90  # after the maintenance, the failure counts
+
+
+@pytest.mark.parametrize(("subset", "conditions"), [("FD001", 1), ("FD002", 6), ("FD003", 1), ("FD004", 6)])
+def test_regimes_are_the_operating_conditions_of_cmapss(cmapss_dir, subset, conditions):
+    """FD002/FD004 fly six conditions, two of them close (altitude 35 and 42 kft at the same Mach and TRA)."""
+    train = load_cmapss(cmapss_dir / f"train_{subset}.txt")
+    spec = fit_feature_spec(train.telemetry)
+    assert len(spec.regime_centers) == conditions
+    if conditions > 1:  # each condition is one regime: its readings' altitudes lie within 1 kft of each other
+        regimes = assign_regimes(train.telemetry, spec)
+        spread = train.telemetry.with_columns(pl.Series("regime", regimes)).group_by("regime").agg(
+            (pl.col("op_setting_1").max() - pl.col("op_setting_1").min()).alias("altitude_range"))
+        assert spread["altitude_range"].max() < 1.0, spread

@@ -42,3 +42,24 @@ def test_live_metrics_measure_the_logged_predictions():
     assert perfect_for_b["rul_rmse"] > 0  # A's rows are wrong: it failed
     assert perfect_for_b["failure_recall"] == 1.0 and perfect_for_b["mean_lead_time_hours"] == 96.0
     assert perfect_for_b["failure_precision"] < 1.0  # alerts on B, which did not fail, are false alarms
+
+
+def _catches(alert_hours_ahead: float | None, logged_from_hour: int = 0) -> dict[str, float]:
+    """Machine A fails at hour 100; its predictions are logged from `logged_from_hour` and alert from
+    `alert_hours_ahead` before the failure (None: never)."""
+    readings, events = _as_of(200)
+    readings = readings.filter((pl.col("machine_id") == "B") | (pl.col("ts") >= T0 + dt.timedelta(hours=logged_from_hour)))
+    labels = build_labels(readings, events, LabelConfig(rul_cap_hours=125, horizon_hours=48))
+    column = lambda name: labels[name].cast(pl.Float64).fill_null(float("nan")).to_numpy()  # noqa: E731
+    to_failure = column("hours_to_failure")
+    probability = np.where(np.nan_to_num(to_failure, nan=np.inf) <= (alert_hours_ahead or -1), 0.9, 0.1)
+    return matured_performance(column("rul"), np.zeros(labels.height), column("fails_within_horizon"), probability, 0.5,
+                               to_failure, labels["failure_id"].to_numpy(), 96, min_lead_hours=12)
+
+
+def test_a_failure_counts_as_caught_only_when_the_alert_came_in_time():
+    assert (_catches(40)["failures_judged"], _catches(40)["failures_caught_share"]) == (1, 1.0)
+    assert _catches(5)["failures_caught_share"] == 0.0  # alerted, but 5 h ahead: too late to act
+    assert _catches(None)["failures_caught_share"] == 0.0
+    # predictions logged from 50 h before the failure do not cover its 96 h alert window: not judged
+    assert _catches(None, logged_from_hour=50)["failures_judged"] == 0

@@ -25,13 +25,20 @@ from pm_assets.storage.atomic import write_atomic
 
 #: Rows of the champion's training window that its reference profile is fitted on.
 REFERENCE_ROWS_PER_LIFE, REFERENCE_MAX_ROWS = 400, 200_000
+#: The reference is the last days of the champion's training window: the fleet as the champion last saw it.
+REFERENCE_DAYS = 7
 
 
 def write_reference(version: str, warehouse: WarehouseResource) -> dict:
-    """Fit and save the reference of model `version` on a sample of the stored features it was trained on."""
+    """Fit and save the reference of model `version` on a sample of the stored features of the last `REFERENCE_DAYS`
+    days it was trained on.
+
+    Not its whole window: a champion retrained after a drift holds months of the old state and days of the new one,
+    and a reference of all of it would keep `feature_drift` failing on the state the champion now knows."""
     champion = registry.load_version(version).bundle
     tags = registry.version_tags(version)
-    start, end = dt.datetime.fromisoformat(tags["data_from"]), dt.datetime.fromisoformat(tags["data_to"]) + dt.timedelta(microseconds=1)
+    end = dt.datetime.fromisoformat(tags["data_to"]) + dt.timedelta(microseconds=1)
+    start = max(dt.datetime.fromisoformat(tags["data_from"]), end - dt.timedelta(days=REFERENCE_DAYS))
     with warehouse.connect(read_only=True) as con:
         rows, _ = feature_store.sample_lives(con, end, REFERENCE_ROWS_PER_LIFE, REFERENCE_MAX_ROWS, seed=0, since=start)
     if rows.is_empty():

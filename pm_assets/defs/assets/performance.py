@@ -39,20 +39,27 @@ def matured_predictions(warehouse: WarehouseResource, versions: list[str], since
                                   params={"since": since, "end": end, "versions": versions}).pl()
         except duckdb.CatalogException:
             raise dg.Failure(f"no {PREDICTIONS_TABLE} table: materialize champion_predictions first") from None
-        events = con.sql("select machine_id, ts, event_type from machine_events where ts >= $since and ts < $end",
-                         params={"since": since, "end": end}).pl()
-        state, _, _ = feature_store.read_state(con, end.date())
+        return with_labels(con, predictions, since, end, label_config)
+
+
+def with_labels(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, since: dt.datetime, end: dt.datetime,
+                label_config: LabelConfig) -> pl.DataFrame:
+    """`rows` (machine_id, ts in [since, end)) with their labels as known at `end` (nulls: immature)."""
+    events = con.sql("select machine_id, ts, event_type from machine_events where ts >= $since and ts < $end",
+                     params={"since": since, "end": end}).pl()
+    state, _, _ = feature_store.read_state(con, end.date())
     observed_until = state.select("machine_id", pl.col("last_ts").alias("observed_until"))
-    labels = build_labels(predictions.select("machine_id", "ts").unique(), events, label_config, observed_until)
-    return predictions.join(labels, on=["machine_id", "ts"], how="inner")
+    labels = build_labels(rows.select("machine_id", "ts").unique(), events, label_config, observed_until)
+    return rows.join(labels, on=["machine_id", "ts"], how="inner")
 
 
-def live_metrics(rows: pl.DataFrame, bundle: ModelBundle) -> dict[str, float]:
-    """Live RMSE, precision, recall and lead time of `bundle`'s matured predictions in `rows`."""
+def live_metrics(rows: pl.DataFrame, bundle: ModelBundle, min_lead_hours: float = 0.0) -> dict[str, float]:
+    """Live RMSE, precision, recall and lead time of `bundle`'s matured predictions in `rows`, and the share of
+    failures it alerted on `min_lead_hours` ahead within its alert window (twice the label horizon)."""
     column = lambda name: rows[name].cast(pl.Float64).fill_null(float("nan")).to_numpy()  # noqa: E731
     return matured_performance(column("rul"), column("predicted_rul"), column("fails_within_horizon"), column("failure_probability"),
                                bundle.threshold, column("hours_to_failure"), rows["failure_id"].to_numpy(),
-                               2 * bundle.label_config.horizon_hours)
+                               2 * bundle.label_config.horizon_hours, min_lead_hours)
 
 
 def _score_day(con, day: dt.date, bundles: dict[str, ModelBundle], table_spec: str | None) -> pl.DataFrame:
@@ -103,8 +110,12 @@ def champion_predictions(context: dg.AssetExecutionContext, warehouse: Warehouse
 
 class PerformanceConfig(dg.Config):
     window_days: int = 14  # predictions of the last `window_days` days (the checked one included) are judged
-    min_matured_rows: int = 200  # fewer matured RUL labels than this: the check passes, saying it cannot judge yet
+    min_matured_rows: int = 200  # fewer matured RUL labels than this: RMSE is not judged yet
     max_rmse_ratio: float = 1.5  # fails when live RUL RMSE exceeds what cross-validation predicts for the same rows by this factor
+    # a new failure mode shows first as failures the alert missed: judged from `min_judged_failures` matured failures
+    min_judged_failures: int = 3
+    min_caught_share: float = 0.5  # fails when fewer of the judged failures than this were alerted on in time
+    min_lead_hours: float = 12.0  # an alert is in time when it fired at least this long before the failure
 
 
 @dg.asset(
@@ -112,7 +123,8 @@ class PerformanceConfig(dg.Config):
     partitions_def=daily_partitions,
     deps=["champion_predictions", "machine_events", "challenger_gate"],  # judges the champion after the day's gate
     check_specs=[dg.AssetCheckSpec("performance_degradation", asset="model_performance",
-                                   description="Live RUL RMSE of matured predictions against what cross-validation predicts for rows as close to failure")],
+                                   description="Live RUL RMSE of matured predictions against what cross-validation predicts for rows "
+                                               "as close to failure, and the share of matured failures the alert caught in time")],
 )
 def model_performance(context: dg.AssetExecutionContext, config: PerformanceConfig, warehouse: WarehouseResource):
     """Live RMSE, precision, recall and alert lead time of the champion's logged predictions whose truth is known by the end of the day."""
@@ -123,18 +135,27 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
         raise dg.Failure("no champion to judge: materialize champion_model first")
     bundle = registry.load_version(version).bundle
     rows = matured_predictions(warehouse, [version], window_start, end, bundle.label_config)
-    live = live_metrics(rows, bundle)
+    live = live_metrics(rows, bundle, config.min_lead_hours)
     truth = rows["rul"].drop_nulls().to_numpy()
     expected = expected_rmse(bundle.metrics, truth, bundle.label_config.rul_cap_hours) if len(truth) else float("nan")
     ratio = live["rul_rmse"] / expected if len(truth) else float("nan")
     metadata = {"model_version": version, "window_start": str(window_start.date()), "predictions": rows.height,
                 **{k: float(v) for k, v in live.items()}, "expected_rul_rmse": float(expected), "rmse_ratio": float(ratio)}
     yield dg.MaterializeResult(metadata=metadata)
-    judged = live["rul_rows"] >= config.min_matured_rows and np.isfinite(ratio)
+    rmse_judged = live["rul_rows"] >= config.min_matured_rows and np.isfinite(ratio)
+    alerts_judged = live["failures_judged"] >= config.min_judged_failures
+    verdicts = []
+    if rmse_judged:
+        verdicts.append(f"live RUL RMSE {ratio:.2f}x the expected (at most {config.max_rmse_ratio:g}x)")
+    if alerts_judged:
+        verdicts.append(f"{live['failures_caught_share']:.0%} of {live['failures_judged']} matured failures alerted on "
+                        f"{config.min_lead_hours:g} h ahead (at least {config.min_caught_share:.0%})")
+    failed = (rmse_judged and ratio > config.max_rmse_ratio) or (alerts_judged and live["failures_caught_share"] < config.min_caught_share)
     yield dg.AssetCheckResult(
         check_name="performance_degradation",
-        passed=not judged or bool(ratio <= config.max_rmse_ratio),
-        description=None if judged else f"{live['rul_rows']} matured predictions (judged from {config.min_matured_rows}), "
-                                        "or no cross-validated error profile to compare with: not judged",
-        metadata={**metadata, "max_rmse_ratio": config.max_rmse_ratio, "partition": context.partition_key},
+        passed=not failed,
+        description="; ".join(verdicts) or (f"not judged: {live['rul_rows']} matured predictions (judged from {config.min_matured_rows}) "
+                                           f"and {live['failures_judged']} matured failures (judged from {config.min_judged_failures})"),
+        metadata={**metadata, "max_rmse_ratio": config.max_rmse_ratio, "min_caught_share": config.min_caught_share,
+                  "partition": context.partition_key},
     )
