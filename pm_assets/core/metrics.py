@@ -43,17 +43,27 @@ def classification_metrics(labels: np.ndarray, probability: np.ndarray, threshol
     }
 
 
+def _alert_leads(hours_to_failure: np.ndarray, alert: np.ndarray, failure_id: np.ndarray, window_hours: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per failure: how long before it the first alert of its last `window_hours` fired (NaN: none fired), and whether
+    its rows reach back over that whole window."""
+    failures = np.unique(failure_id[failure_id >= 0])
+    leads, covered = np.full(len(failures), np.nan), np.zeros(len(failures), bool)
+    for i, failure in enumerate(failures):
+        mine = failure_id == failure
+        fired = hours_to_failure[mine & alert & (hours_to_failure <= window_hours)]
+        if len(fired):
+            leads[i] = fired.max()
+        covered[i] = hours_to_failure[mine].max() >= window_hours
+    return leads, covered
+
+
 def mean_lead_time_hours(hours_to_failure: np.ndarray, alert: np.ndarray, failure_id: np.ndarray, window_hours: float) -> float:
     """Mean, over failures, of how long before the failure the first alert of its last `window_hours` fired.
 
     Failures with no alert in that window count as a lead time of 0 (missed).
     """
-    leads = []
-    for failure in np.unique(failure_id[failure_id >= 0]):
-        mine = (failure_id == failure) & (hours_to_failure <= window_hours)
-        fired = hours_to_failure[mine & alert]
-        leads.append(float(fired.max()) if len(fired) else 0.0)
-    return float(np.mean(leads)) if leads else float("nan")
+    leads, _ = _alert_leads(hours_to_failure, alert, failure_id, window_hours)
+    return float(np.nan_to_num(leads).mean()) if len(leads) else float("nan")
 
 
 def failure_catches(hours_to_failure: np.ndarray, alert: np.ndarray, failure_id: np.ndarray, window_hours: float,
@@ -65,15 +75,9 @@ def failure_catches(hours_to_failure: np.ndarray, alert: np.ndarray, failure_id:
     >>> failure_catches(np.array([30., 20., 5., 10., 2.]), np.array([0, 1, 1, 0, 1], bool), np.array([0, 0, 0, 1, 1]), 24, 6)
     (1, 1)
     """
-    judged = caught = 0
-    for failure in np.unique(failure_id[failure_id >= 0]):
-        mine = failure_id == failure
-        if np.nanmax(hours_to_failure[mine]) < window_hours:
-            continue
-        judged += 1
-        fired = hours_to_failure[mine & alert & (hours_to_failure <= window_hours)]
-        caught += bool(len(fired) and fired.max() >= min_lead_hours)
-    return judged, caught
+    leads, covered = _alert_leads(hours_to_failure, alert, failure_id, window_hours)
+    caught = covered & (leads >= min_lead_hours)  # NaN (no alert) compares false
+    return int(covered.sum()), int(caught.sum())
 
 
 TRUTH_BINS = 5  # below the cap, true RUL in this many equal bins; rows at the cap are one more
@@ -134,7 +138,7 @@ def matured_performance(rul: np.ndarray, rul_pred: np.ndarray, label: np.ndarray
     result["failure_recall"] = float(np.sum(positives & alert) / positives.sum()) if positives.any() else float("nan")
     hours = np.nan_to_num(hours_to_failure, nan=np.inf)
     result["mean_lead_time_hours"] = mean_lead_time_hours(hours, alert, failure_id, lead_window_hours)
-    judged, caught = failure_catches(np.where(failure_id >= 0, hours, np.nan), alert, failure_id, lead_window_hours, min_lead_hours)
+    judged, caught = failure_catches(hours, alert, failure_id, lead_window_hours, min_lead_hours)
     result["failures_judged"] = judged
     result["failures_caught_share"] = caught / judged if judged else float("nan")
     return result
