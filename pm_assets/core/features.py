@@ -64,20 +64,14 @@ def fit_feature_spec(readings: pl.DataFrame, config: FeatureConfig = FeatureConf
     sensors_all = [c for c in readings.columns if c.startswith(SENSOR_PREFIX)]
     if not sensors_all:
         raise ValueError("readings have no sensor_* columns")
-    numeric = sensors_all + [s for s in SETTING_COLUMNS if s in readings.columns]
-    stats = readings.select(pl.col(numeric).cast(pl.Float64).fill_nan(None)).select(pl.all().std().name.suffix("_std"), pl.all().mean().name.suffix("_mean"))
-    std = {c: (stats[f"{c}_std"][0] or 0.0) for c in numeric}
+    stats = readings.select(pl.col(sensors_all).cast(pl.Float64).fill_nan(None).std())
+    std = {c: (stats[c][0] or 0.0) for c in sensors_all}
     # a sensor that does not move, or flips between two rounded values, carries no information
     distinct = readings.select(pl.col(sensors_all).cast(pl.Float64).fill_nan(None).drop_nulls().n_unique())
     sensors = [c for c in sensors_all if std[c] > 0 and distinct[c][0] > 2]
-    settings = [c for c in SETTING_COLUMNS if c in readings.columns and std.get(c, 0.0) > 0]
     if not sensors:
         raise ValueError("every sensor is constant in the training readings: nothing to learn from")
-    mean_s = np.array([stats[f"{c}_mean"][0] for c in settings]) if settings else np.zeros(1)
-    std_s = np.array([std[c] for c in settings]) if settings else np.ones(1)
-    scaled = _setting_matrix(readings, settings, mean_s, std_s)
-    sample = scaled[np.random.default_rng(seed).choice(len(scaled), min(len(scaled), 20_000), replace=False)]
-    centers = _regime_centers(sample, config, seed)
+    settings, mean_s, std_s, centers = operating_regimes(readings, config, seed)
     model_types = sorted(readings["model_type"].drop_nulls().unique().to_list()) if "model_type" in readings.columns else []
     spec = FeatureSpec(config, sensors, settings, mean_s, std_s, centers, np.zeros(0), np.zeros(0),
                        feature_names(sensors, config), sensors_all, model_types)
@@ -87,6 +81,32 @@ def fit_feature_spec(readings: pl.DataFrame, config: FeatureConfig = FeatureConf
     spec.regime_std = np.vstack([np.nanstd(values[regimes == r], axis=0) if (regimes == r).any() else np.nanstd(values, axis=0) for r in range(len(centers))])
     spec.regime_std[~(spec.regime_std > 0)] = 1.0
     return spec
+
+
+#: The grid, in standard deviations of each setting, on which readings count once when regimes are clustered.
+REGIME_CELL = 0.02
+
+
+def operating_regimes(readings: pl.DataFrame, config: FeatureConfig = FeatureConfig(),
+                      seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """The operating settings that vary, their mean and spread, and the centres of their clusters (in spread units)."""
+    present = [c for c in SETTING_COLUMNS if c in readings.columns]
+    stats = readings.select(pl.col(present).cast(pl.Float64).fill_nan(None)).select(pl.all().std().name.suffix("_std"), pl.all().mean().name.suffix("_mean"))
+    settings = [c for c in present if (stats[f"{c}_std"][0] or 0.0) > 0]
+    mean_s = np.array([stats[f"{c}_mean"][0] for c in settings]) if settings else np.zeros(1)
+    std_s = np.array([stats[f"{c}_std"][0] for c in settings]) if settings else np.ones(1)
+    # each occupied cell of the settings once: a regime is a place the fleet runs in, however rarely,
+    # so a new flight condition on its first day is a cluster of its own, not a few outliers of an old one
+    cells = np.unique(np.round(_setting_matrix(readings, settings, mean_s, std_s) / REGIME_CELL), axis=0) * REGIME_CELL
+    sample = cells[np.random.default_rng(seed).choice(len(cells), min(len(cells), 20_000), replace=False)]
+    return settings, mean_s, std_s, _regime_centers(sample, config, seed)
+
+
+def regimes_changed(spec: FeatureSpec, readings: pl.DataFrame, seed: int = 0) -> bool:
+    """Whether `readings` run in other operating regimes than `spec` learned: other settings vary, or they
+    fall into another number of clusters (a fleet that moved into new flight conditions, say)."""
+    settings, _, _, centers = operating_regimes(readings, spec.config, seed)
+    return settings != spec.settings or len(centers) != len(spec.regime_centers)
 
 
 def _regime_centers(sample: np.ndarray, config: FeatureConfig, seed: int) -> np.ndarray:
@@ -99,10 +119,10 @@ def _regime_centers(sample: np.ndarray, config: FeatureConfig, seed: int) -> np.
     total = ((sample - overall) ** 2).sum()
     if total == 0:
         return overall
-    fits = {k: KMeans(n_clusters=k, n_init=3, random_state=seed).fit(sample) for k in range(2, config.max_regimes + 2) if k < len(sample)}
+    fits = {k: KMeans(n_clusters=k, n_init=3, random_state=seed).fit(sample) for k in range(2, config.max_regimes + 2) if k <= len(sample)}
     left = {k: fit.inertia_ / total for k, fit in fits.items()}
     for k in sorted(fits)[:config.max_regimes - 1]:
-        exact = left[k] < 1e-9
+        exact = left[k] < 1e-4  # what is left is measurement noise
         if left[k] < config.regime_inertia_ratio and (exact or left.get(k + 1, left[k]) > left[k] / 2):
             return fits[k].cluster_centers_
     return overall

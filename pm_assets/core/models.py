@@ -151,6 +151,7 @@ def sample_rows(mask: np.ndarray, limit: int, seed: int) -> np.ndarray:
 class Validation:
     metrics: dict[str, float]
     rul_predictions: pl.DataFrame  # machine_id, ts, rul, rul_pred at the cut points (out of fold)
+    every_rul_prediction: pl.DataFrame  # the same on every row (out of fold)
     failure_predictions: pl.DataFrame  # machine_id, ts, label, probability on labelled rows (out of fold)
     threshold: float  # the alert threshold of least cost on the out-of-fold probabilities
 
@@ -192,7 +193,7 @@ def cross_validate(library: str, training_set: pl.DataFrame, feature_names: list
     rul_predictions = with_oof[cuts]
     failure_predictions = training_set.filter(pl.Series(known)).select(
         "machine_id", "ts", pl.col("fails_within_horizon").alias("label")).with_columns(pl.Series("probability", oof_prob[known]))
-    return Validation(metrics, rul_predictions, failure_predictions, threshold)
+    return Validation(metrics, rul_predictions, with_oof, failure_predictions, threshold)
 
 
 def fit_bundle(library: str, training_set: pl.DataFrame, spec: FeatureSpec, label_config: LabelConfig,

@@ -15,8 +15,10 @@ import dagster as dg
 
 from pm_assets.storage import registry
 
-RETRAIN_ASSETS = ["training_set", "catboost_model", "lightgbm_model", "champion_model", "reference_profile"]
-retrain_job = dg.define_asset_job("retrain", selection=RETRAIN_ASSETS, description="Training set → candidates → promotion → new reference")
+#: The feature spec first: kept as it is unless the fleet now runs in operating regimes it does not know.
+RETRAIN_ASSETS = ["feature_spec", "training_set", "catboost_model", "lightgbm_model", "champion_model", "reference_profile"]
+retrain_job = dg.define_asset_job("retrain", selection=RETRAIN_ASSETS,
+                                  description="Feature spec (refit on new operating regimes) → training set → candidates → promotion → new reference")
 #: Checks that trigger retraining. `prediction_drift` only warns: its reference predictions are the
 #: champion's own training rows (in-sample, sharper than on new data), so it runs high on quiet days.
 WATCHED_CHECKS = [dg.AssetCheckKey(dg.AssetKey("drift_report"), "feature_drift"),

@@ -154,6 +154,17 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> None:
+    if args.quarters:
+        if args.train or args.stream:
+            sys.exit("pm: error: --quarters replays the four C-MAPSS training files of its folder: give no other files")
+        from pm_assets.drivers import quarters
+        from pm_assets.sources.replay import quarterly_plan
+
+        plan = quarterly_plan(args.quarters, args.quarter_days, args.history_engines, args.mix, args.engines_per_subset)
+        quarters.run(plan, args.cooldown_days)
+        return
+    if not args.train or not args.stream:
+        sys.exit("pm: error: give the first champion's file and the files to stream (or --quarters CMAPSS_DIR)")
     from pm_assets.drivers import loop
     from pm_assets.drivers.runner import ingest_stages, materialize, run_stages, train_stages
     from pm_assets.sources.loaders.cmapss import load_cmapss
@@ -284,10 +295,19 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--end", type=dt.date.fromisoformat, help="last day (default: last landed)")
     ingest.set_defaults(func=cmd_ingest)
 
-    replay = commands.add_parser("replay", help="train on one C-MAPSS file, then stream others day by day through the monitoring")
-    replay.add_argument("train", type=Path, help="e.g. train_FD001.txt: the first champion's data")
-    replay.add_argument("stream", type=Path, nargs="+", help="e.g. test_FD001.txt test_FD003.txt: replayed one after the other")
+    replay = commands.add_parser("replay", help="train on one C-MAPSS file, then stream others day by day through the monitoring "
+                                                "(or --quarters: the drift plan over all four subsets)")
+    replay.add_argument("train", type=Path, nargs="?", help="e.g. train_FD001.txt: the first champion's data")
+    replay.add_argument("stream", type=Path, nargs="*", help="e.g. test_FD001.txt test_FD003.txt: replayed one after the other")
     replay.add_argument("--units-per-day", type=float, default=10, help="engines coming into service per day")
+    replay.add_argument("--quarters", type=Path, metavar="CMAPSS_DIR",
+                        help="the folder of train_FD001..4.txt: part of FD001 trains the first champion, then the rest of FD001, "
+                             "FD002, FD003 and FD004 come into service quarter by quarter; a per-quarter report at the end")
+    replay.add_argument("--quarter-days", type=int, default=10, help="with --quarters: days over which a quarter's engines come into service")
+    replay.add_argument("--history-engines", type=int, default=50, help="with --quarters: FD001 engines the first champion trains on")
+    replay.add_argument("--mix", type=int, default=5, help="with --quarters: engines of the next subset among each quarter's last ones")
+    replay.add_argument("--engines-per-subset", type=int, help="with --quarters: only each file's first engines (a shorter replay)")
+    replay.add_argument("--cooldown-days", type=float, default=3, help="with --quarters: retraining cooldown, in replayed days")
     replay.set_defaults(func=cmd_replay)
 
     daily = commands.add_parser("daily", help="run the `daily` job (and the retraining sensor) for the landed days not done yet")

@@ -14,12 +14,14 @@ def frozen_vs_healed(frozen: str, healed: str, end: dt.datetime) -> dict | None:
     since = dt.datetime.fromisoformat(registry.version_tags(healed)["data_to"]) + dt.timedelta(microseconds=1)
     label_config = bundles[healed].label_config
     with warehouse.connect(paths.warehouse_path(), read_only=True) as con:
-        rows = with_labels(con, feature_store.read_rows(con, since, end), since, end, label_config)
-    if rows.is_empty() or rows["rul"].null_count() == rows.height:
+        # each model on features of its own spec (a refit for new operating regimes changes them)
+        rows = {version: with_labels(con, feature_store.read_rows_of(con, bundle.feature_spec, since, end), since, end, label_config)
+                for version, bundle in bundles.items()}
+    if rows[healed].is_empty() or rows[healed]["rul"].null_count() == rows[healed].height:
         return None
-    metrics = {version: live_metrics(with_predictions(bundle, rows), bundle) for version, bundle in bundles.items()}
+    metrics = {version: live_metrics(with_predictions(bundle, rows[version]), bundle) for version, bundle in bundles.items()}
     gain = 1 - metrics[healed]["rul_rmse"] / metrics[frozen]["rul_rmse"]
-    return {"rows_from": str(since), "rows_to": str(end), "matured_rul_rows": int(rows["rul"].is_not_null().sum()),
+    return {"rows_from": str(since), "rows_to": str(end), "matured_rul_rows": int(rows[healed]["rul"].is_not_null().sum()),
             "frozen": {"version": frozen, **metrics[frozen]}, "healed": {"version": healed, **metrics[healed]},
             "rul_rmse_gain": gain}
 

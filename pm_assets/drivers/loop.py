@@ -64,16 +64,17 @@ class LoopSummary:
     def write(self) -> None:
         """Strict JSON: a figure that could not be computed (no matured rows that day) is null, not NaN."""
         path = paths.demo_summary_path()
-        write_atomic(path, json.dumps(_no_nan(asdict(self)), indent=2, default=str, allow_nan=False))
+        write_atomic(path, json.dumps(no_nan(asdict(self)), indent=2, default=str, allow_nan=False))
 
 
-def _no_nan(value):
+def no_nan(value):
+    """`value` with every non-finite float replaced by None (strict JSON)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _no_nan(v) for k, v in value.items()}
+        return {k: no_nan(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_no_nan(v) for v in value]
+        return [no_nan(v) for v in value]
     return value
 
 
@@ -99,11 +100,17 @@ def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
     return [e.check_name for e in result.get_asset_check_evaluations() if not e.passed and e.check_name in watched]
 
 
+def promotion_days(summary: LoopSummary) -> list[str]:
+    """Days a new champion took over: won a shadow trial, or replaced one trained on features of another spec."""
+    return [g["day"] for g in summary.gate_decisions if g["decision"] == "promoted"] + [
+        r["day"] for r in summary.retrains if r["decision"].startswith("champion replaced")]
+
+
 def _judge_healing(summary: LoopSummary, last_day: dt.date | None) -> None:
     """The alarm days after each promotion, the days on a pre-drift model, and the final champion beside the frozen first one."""
     if last_day is None:
         return
-    promotions = [g["day"] for g in summary.gate_decisions if g["decision"] == "promoted"]
+    promotions = sorted(promotion_days(summary))
     alarms = [c["day"] for c in summary.failed_checks if c["check"] == "feature_drift"]
     summary.alarms_after_promotion = alarm_days_after(promotions, alarms, last_day.isoformat())
     if summary.drift_start_day:
@@ -128,17 +135,21 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
         summary.retrains.append({"day": request.tags["pm/trigger_partition"], "trigger": request.tags["pm/trigger_check"],
                                  "decision": meta["decision"], "challenger_version": meta["challenger_version"],
                                  "challenger_cv_rul_rmse": meta["challenger_cv_rul_rmse"]})
-        log(f"  {meta['decision']}: v{meta['challenger_version']} (CV RMSE {meta['challenger_cv_rul_rmse']:.2f}) now predicts "
-            f"beside champion v{meta['champion_version']} until matured rows decide")
+        if meta["decision"] == "challenger in shadow":
+            log(f"  challenger in shadow: v{meta['challenger_version']} (CV RMSE {meta['challenger_cv_rul_rmse']:.2f}) now predicts "
+                f"beside champion v{meta['champion_version']} until matured rows decide")
+        else:
+            log(f"  {meta['decision']}: champion v{meta['champion_version']} (CV RMSE {meta['challenger_cv_rul_rmse']:.2f})")
         return run.run_id
 
     for i, day in enumerate(days, 1):
         daily = run_job("daily", partition_key=day.isoformat())
         failed = _failed_checks(daily)
-        drift, accuracy, gate = (_metadata(daily, asset) for asset in ("drift_report", "model_performance", "challenger_gate"))
+        drift, accuracy, gate, scored = (_metadata(daily, asset) for asset in ("drift_report", "model_performance", "challenger_gate",
+                                                                              "champion_predictions"))
         if gate["decision"] not in ("no challenger", "waiting"):
             _record_gate(summary, day, gate, log)
-        summary.days.append({"day": day.isoformat(), "drifted_share": drift["drifted_share"], "prediction_psi": drift["prediction_psi"],
+        summary.days.append({"day": day.isoformat(), "champion": scored["champion_version"], "drifted_share": drift["drifted_share"], "prediction_psi": drift["prediction_psi"],
                              "live_rul_rmse": accuracy["rul_rmse"], "matured_rows": int(accuracy["rul_rows"]), "failed": failed})
         live = (f"live RUL RMSE {accuracy['rul_rmse']:.1f} on {int(accuracy['rul_rows'])} matured predictions "
                 f"(expected {accuracy['expected_rul_rmse']:.1f})" if accuracy["rul_rows"] else "no matured predictions yet")

@@ -163,13 +163,15 @@ def last_daily_day() -> dt.date | None:
     return max((dt.date.fromisoformat(r.partition_key) for r in records if r.run_id in succeeded and r.partition_key), default=None)
 
 
-def run_stages(stages: Sequence[Stage], log=print) -> dict[str, float]:
-    """Run stages in order, printing progress; return seconds per stage."""
+def run_stages(stages: Sequence[Stage], log=print, ops_config: dict | None = None) -> dict[str, float]:
+    """Run stages in order, printing progress; return seconds per stage. `ops_config` (asset name -> its run
+    config) applies to the stages that hold the asset."""
     seconds = {}
     for i, (names, days) in enumerate(stages, 1):
         log(f"[{i}/{len(stages)}] materializing {names}" + (f" for {days[0]}..{days[1]}" if days else ""))
         start = time.perf_counter()
-        materialize(names, days)
+        ops = {name: config for name, config in (ops_config or {}).items() if name in names.split()}
+        materialize(names, days, run_config={"ops": ops} if ops else None)
         seconds[names] = time.perf_counter() - start
         log(f"      done in {seconds[names]:.1f}s")
     return seconds

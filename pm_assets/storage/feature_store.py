@@ -124,6 +124,21 @@ def compute_day(con: duckdb.DuckDBPyConnection, day: dt.date, spec: FeatureSpec)
     return {"rows": features.height, "machines": len(machines), "carried_rows": 0 if carry is None else carry.height}, later
 
 
+def recompute(con: duckdb.DuckDBPyConnection, spec: FeatureSpec, progress=lambda done, total: None) -> int:
+    """Recompute every stored feature day with `spec`, in order, from the first; return how many days.
+
+    The tables are dropped first: a run killed part-way leaves days of the new spec only, which the
+    next day's run refuses (its spec id differs) until this is run again."""
+    days = [r[0] for r in con.execute(f"select distinct as_of from {STATE_TABLE} order by 1").fetchall()] if _exists(con, STATE_TABLE) else []
+    for table in (FEATURES_TABLE, STATE_TABLE):
+        con.execute(f"drop table if exists {table}")
+    for i, day in enumerate(days, 1):
+        compute_day(con, day, spec)
+        if i % 10 == 0 or i == len(days):
+            progress(i, len(days))
+    return len(days)
+
+
 def read_rows(con: duckdb.DuckDBPyConnection, start: dt.datetime, end: dt.datetime, columns: list[str] | None = None) -> pl.DataFrame:
     """Stored feature rows with `start <= ts < end` (all columns, or `machine_id, ts` and `columns`)."""
     if not _exists(con, FEATURES_TABLE):
@@ -131,6 +146,21 @@ def read_rows(con: duckdb.DuckDBPyConnection, start: dt.datetime, end: dt.dateti
     selected = "*" if columns is None else ", ".join(["machine_id", "ts", *(f'"{c}"' for c in columns)])
     return con.sql(f"select {selected} from {FEATURES_TABLE} where ts >= $start and ts < $end order by machine_id, ts",
                    params={"start": start, "end": end}).pl()
+
+
+def read_rows_of(con: duckdb.DuckDBPyConnection, spec: FeatureSpec, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
+    """Feature rows of `spec` with `start <= ts < end`: the stored ones when `spec` computed them, else
+    rebuilt from the readings (whole lives of the machines seen in the window), as a model of an older
+    spec needs to be judged on the same rows. The rebuild reads history: it is for reports, not daily runs."""
+    _, _, stored = read_state(con, end.date() + dt.timedelta(days=1))
+    if stored == spec_id(spec):
+        return read_rows(con, start, end)
+    params = {"start": start, "end": end}
+    seen = "machine_id in (select distinct machine_id from machine_timeseries where ts >= $start and ts < $end)"
+    readings = con.sql(f"select {READING_COLUMNS} from machine_timeseries where {seen} and ts < $end", params=params).pl()
+    events = con.sql(f"select machine_id, ts, event_type from machine_events where {seen} and ts < $end", params=params).pl()
+    features = extend_features(readings, spec, events)[0] if readings.height else pl.DataFrame()
+    return features.filter(pl.col("ts") >= start).sort("machine_id", "ts") if features.height else features
 
 
 def latest_rows(con: duckdb.DuckDBPyConnection, day: dt.date, lookback: dt.timedelta) -> pl.DataFrame:

@@ -107,3 +107,7 @@ def run_log_path() -> Path:
 
 def demo_summary_path() -> Path:
     return data_dir() / "demo_summary.json"
+
+
+def replay_report_path() -> Path:
+    return data_dir() / "replay_quarters.json"

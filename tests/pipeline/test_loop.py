@@ -13,7 +13,7 @@ from pm_assets.drivers import loop
 from pm_assets.drivers.runner import instance, materialize
 from pm_assets.drivers.sensor_ticks import SENSOR_NAME, _origin, _selector_id
 from pm_assets.sources.simulator import DriftScenario, FleetConfig
-from pm_assets.storage import paths, registry
+from pm_assets.storage import feature_store, paths, registry
 from tests.pipeline.conftest import model_config, warehouse_with_features
 
 HISTORY, STREAM = 30, 3
@@ -59,6 +59,9 @@ def test_drift_is_detected_and_the_model_retrained(data_dir, monkeypatch):
     [retrain_run] = dagster.get_runs(dg.RunsFilter(job_name="retrain"))
     assert retrain_run.run_id == summary.retrain_runs[0]
     assert retrain_run.tags["pm/trigger_partition"] == days[1].isoformat() and retrain_run.tags["dagster/sensor_name"] == SENSOR_NAME
+    # a recalibrated sensor is no new operating regime: the retraining kept the spec, and with it the stored features
+    [spec_record] = dagster.fetch_materializations(dg.AssetKey("feature_spec"), limit=1).records
+    assert spec_record.run_id == retrain_run.run_id and spec_record.asset_materialization.metadata["refitted"].value is False
     ticks = sorted(dagster.get_ticks(_origin().get_id(), _selector_id()), key=lambda tick: tick.timestamp)
     assert [tick.status for tick in ticks] == [TickStatus.SKIPPED, TickStatus.SUCCESS, TickStatus.SKIPPED]
     assert ticks[1].run_ids == [retrain_run.run_id] and "in shadow" in ticks[2].skip_reason
@@ -67,3 +70,34 @@ def test_drift_is_detected_and_the_model_retrained(data_dir, monkeypatch):
     assert json.loads(state.instigator_data.cursor)["last_request_at"] > 0
     context = dg.build_sensor_context(instance=dagster, cursor=state.instigator_data.cursor)
     assert not retrain_on_failed_check.evaluate_tick(context).run_requests
+
+
+def test_a_new_operating_regime_refits_the_features_and_replaces_the_champion(data_dir, monkeypatch):
+    """The retraining after a new flight condition refits the spec, recomputes the stored features with it and
+    replaces the champion, which cannot score them; the old one is still judged on features of its own spec."""
+    monkeypatch.setenv("PM_RETRAIN_COOLDOWN_HOURS", "36")
+    config = FleetConfig(n_machines=20, n_days=HISTORY + STREAM, readings_per_day=48, seed=17,
+                         drift=DriftScenario("new_regime", start_day=HISTORY + 1, machine_share=1.0))
+    _, (_, history_end) = warehouse_with_features(config, HISTORY)
+    materialize("training_set catboost_model lightgbm_model champion_model reference_profile", run_config=model_config())
+    first = registry.alias_version(registry.CHAMPION)
+    days = [history_end + dt.timedelta(days=i) for i in range(1, STREAM + 1)]
+    summary = loop.stream(days, days[1], log=lambda line: None, retrain_config=model_config())
+
+    [retrain] = summary.retrains
+    assert retrain["day"] == days[1].isoformat() and retrain["decision"].startswith("champion replaced"), summary.retrains
+    healed = registry.load_version(summary.champion_after).bundle
+    assert summary.champion_after != first and len(healed.feature_spec.regime_centers) == 4
+    [spec_record] = instance().fetch_materializations(dg.AssetKey("feature_spec"), limit=1).records
+    assert spec_record.asset_materialization.metadata["recomputed_days"].value == HISTORY + 2
+    assert [d["champion"] for d in summary.days] == [first, first, summary.champion_after]
+    # the frozen champion's rows, rebuilt from the readings with its own spec, are the stored rows' machines and times
+    frozen = registry.load_version(first).bundle
+    start = dt.datetime.combine(days[0], dt.time())
+    end = dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time())
+    with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
+        stored = feature_store.read_rows(con, start, end)
+        rebuilt = feature_store.read_rows_of(con, frozen.feature_spec, start, end)
+    assert feature_store.spec_id(frozen.feature_spec) != feature_store.spec_id(healed.feature_spec)
+    assert rebuilt.select("machine_id", "ts").equals(stored.select("machine_id", "ts"))
+    assert not rebuilt["regime"].equals(stored["regime"])  # the new condition's readings: nearest old regime vs its own

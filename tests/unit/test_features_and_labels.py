@@ -4,10 +4,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pm_assets.core.features import FeatureConfig, assign_regimes, build_features, fit_feature_spec
+from pm_assets.core.features import FeatureConfig, assign_regimes, build_features, fit_feature_spec, regimes_changed
 from pm_assets.core.labels import LabelConfig, build_labels
 from pm_assets.sources.loaders.cmapss import load_cmapss
-from pm_assets.sources.simulator import FleetConfig, simulate_fleet
+from pm_assets.sources.simulator import DriftScenario, FleetConfig, simulate_fleet
 
 T0 = dt.datetime(2025, 1, 1)
 
@@ -104,3 +104,15 @@ def test_regimes_are_the_operating_conditions_of_cmapss(cmapss_dir, subset, cond
         spread = train.telemetry.with_columns(pl.Series("regime", regimes)).group_by("regime").agg(
             (pl.col("op_setting_1").max() - pl.col("op_setting_1").min()).alias("altitude_range"))
         assert spread["altitude_range"].max() < 1.0, spread
+
+
+@pytest.mark.parametrize(("drift", "changed"), [("new_regime", True), ("recalibration", False)])
+def test_a_new_operating_regime_is_found_on_its_first_day(drift, changed):
+    """However few of the readings it holds, a new flight condition is a regime of its own; a recalibrated sensor is not one."""
+    fleet = simulate_fleet(FleetConfig(n_machines=20, n_days=32, seed=3, drift=DriftScenario(drift, start_day=30, machine_share=1.0)))
+    before = fleet.telemetry.filter(pl.col("ts") < T0 + dt.timedelta(days=30))
+    with_one_day = fleet.telemetry.filter(pl.col("ts") < T0 + dt.timedelta(days=31))
+    spec = fit_feature_spec(before)
+    assert len(spec.regime_centers) == 3 and not regimes_changed(spec, before)
+    assert regimes_changed(spec, with_one_day) == changed
+    assert len(fit_feature_spec(with_one_day).regime_centers) == 3 + changed

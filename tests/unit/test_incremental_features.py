@@ -106,3 +106,16 @@ def test_a_day_whose_previous_day_was_never_computed_is_refused(fleet):
         feature_store.compute_day(con, _day(2), spec)
     with pytest.raises(ValueError, match="feature spec"):
         feature_store.compute_day(con, _day(1), fit_feature_spec(readings.head(3000)))
+
+
+def test_a_refitted_spec_recomputes_every_stored_day(fleet):
+    """`feature_store.recompute` (what a refit of `feature_spec` runs) leaves the rows a full recompute with the new spec gives."""
+    readings, events = fleet
+    old, new = fit_feature_spec(readings.head(3000)), fit_feature_spec(readings)
+    con = _warehouse(readings, events)
+    for i in range(DAYS):
+        feature_store.compute_day(con, _day(i), old)
+    assert feature_store.recompute(con, new) == DAYS
+    _assert_equal_to_full(con, readings, events, new)
+    state, as_of, sid = feature_store.read_state(con, _day(DAYS))
+    assert (as_of, sid) == (_day(DAYS - 1), feature_store.spec_id(new))

@@ -1,5 +1,5 @@
 """Features as data: the feature spec (kept sensors, operating regimes, per-regime normaliser), fitted
-once, and `machine_features`, a day of point-in-time features at a time in `features.machine_features`.
+once (and again when the fleet's operating regimes change), and `machine_features`, a day of point-in-time features at a time in `features.machine_features`.
 
 Each day continues from the state the previous day stored (`pm_assets.storage.feature_store`), so a day
 costs a day of readings whatever the history behind it.
@@ -9,7 +9,9 @@ import datetime as dt
 
 import dagster as dg
 
-from pm_assets.core.features import FeatureConfig, fit_feature_spec
+import polars as pl
+
+from pm_assets.core.features import FeatureConfig, FeatureSpec, fit_feature_spec, regimes_changed
 from pm_assets.defs.partitions import daily_partitions, single_run_backfill
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import feature_store, model_files
@@ -18,24 +20,48 @@ from pm_assets.storage import feature_store, model_files
 class FeatureSpecConfig(dg.Config):
     windows: list[int] = [10, 30]
     sample_rows: int = 300_000  # readings the regimes and normaliser are fitted on (a repeatable sample)
+    force_refit: bool = False  # refit even when the stored spec still fits the readings
+
+
+def _refit_reason(current: FeatureSpec | None, config: FeatureConfig, readings: pl.DataFrame, force: bool) -> str | None:
+    """Why the spec must be (re)fitted, or None to keep it: a retraining keeps the features comparable
+    with the champion's unless the fleet now runs in operating regimes the spec does not know."""
+    if current is None:
+        return "no feature spec yet"
+    if force:
+        return "refit asked for (force_refit)"
+    if current.config != config:
+        return f"other feature settings asked for ({config} instead of {current.config})"
+    if regimes_changed(current, readings):
+        return "the readings run in other operating regimes than the spec learned"
+    return None
 
 
 @dg.asset(group_name="features", kinds={"polars"}, deps=["machine_timeseries"])
 def feature_spec(context: dg.AssetExecutionContext, config: FeatureSpecConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Which sensors carry information, the operating regimes and each sensor's per-regime normaliser.
 
-    Refitting it invalidates every stored feature row: the feature tables are emptied, and
-    `machine_features` must be backfilled from the first day (`pm train` does both)."""
+    Fitted once, and again only when asked or when the fleet moved into operating regimes the spec does not
+    know (the retraining job runs this first). A refit recomputes every stored feature day with the new spec,
+    since a model and its features must agree; kept, it changes nothing."""
+    feature_config = FeatureConfig(windows=tuple(config.windows))
+    current = model_files.load_feature_spec() if model_files.has_feature_spec() else None
     with warehouse.connect() as con:
         readings = con.sql(f"select {feature_store.READING_COLUMNS} from machine_timeseries "
                            f"using sample reservoir({config.sample_rows} rows) repeatable (0)").pl()
         if readings.is_empty():
             raise dg.Failure("machine_timeseries is empty: materialize the ingestion and dbt assets first (`pm ingest`)")
-        spec = fit_feature_spec(readings, FeatureConfig(windows=tuple(config.windows)))
-        for table in (feature_store.FEATURES_TABLE, feature_store.STATE_TABLE):
-            con.execute(f"drop table if exists {table}")
-    path = model_files.save_feature_spec(spec)
+        reason = _refit_reason(current, feature_config, readings, config.force_refit)
+        if reason is None:
+            context.log.info(f"feature spec {feature_store.spec_id(current)} kept: the readings run in its {len(current.regime_centers)} regime(s)")
+            return dg.MaterializeResult(metadata={"refitted": False, "spec_id": feature_store.spec_id(current),
+                                                  "operating_regimes": len(current.regime_centers)})
+        spec = fit_feature_spec(readings, feature_config)
+        context.log.info(f"feature spec refitted: {reason}; {len(spec.regime_centers)} regime(s)")
+        days = feature_store.recompute(con, spec, lambda i, n: context.log.info(f"recomputed the features of {i}/{n} stored days"))
+    path = model_files.save_feature_spec(spec)  # last: a run killed before this refits again when re-run
     return dg.MaterializeResult(metadata={
+        "refitted": True, "reason": reason, "recomputed_days": days,
         "spec_id": feature_store.spec_id(spec), "sensors_kept": ", ".join(spec.sensors), "operating_regimes": len(spec.regime_centers),
         "features": len(spec.feature_names), "fitted_on_rows": readings.height, "path": dg.MetadataValue.path(str(path)),
     })

@@ -1,0 +1,163 @@
+"""The quarterly C-MAPSS replay (`pm replay --quarters`): the first champion trains on part of FD001, then
+the other engines stream quarter by quarter through the daily job, the checks, the retraining sensor and
+the shadow gate, as in production. Its report says, per quarter, what the checks and retrainings did,
+and on the same matured rows how the serving champion, the frozen first champion and the best one could
+do compared.
+
+The best one could do is out-of-fold: models cross-validated on the quarter's own engines (grouped by
+engine, features fitted on them), each row predicted by a model that never saw its engine.
+"""
+
+import dataclasses
+import datetime as dt
+import json
+import os
+
+import polars as pl
+
+from pm_assets.core.features import fit_feature_spec
+from pm_assets.core.models import TrainConfig, build_training_set, cross_validate
+from pm_assets.core.scoring import with_predictions
+from pm_assets.defs.assets.performance import PREDICTIONS_TABLE, live_metrics, with_labels
+from pm_assets.drivers import loop
+from pm_assets.drivers.loop import LoopSummary
+from pm_assets.drivers.runner import ingest_stages, materialize, run_stages, train_stages
+from pm_assets.sources.replay import Quarter, QuarterPlan
+from pm_assets.storage import feature_store, landing, paths, registry, warehouse
+from pm_assets.storage.atomic import write_atomic
+
+#: The models of the best-one-could-do column (a gradient-boosting model like the candidates, cross-validated).
+ORACLE_LIBRARY = "lightgbm"
+
+
+def _in(day: str, quarter: Quarter) -> bool:
+    return quarter.first_day.isoformat() <= day <= quarter.last_day.isoformat()
+
+
+def _served(con, engines: list[str], serving: pl.DataFrame) -> pl.DataFrame:
+    """The logged predictions of `engines` made by the champion serving on their day."""
+    con.register("_serving", serving.to_arrow())
+    con.register("_engines", pl.DataFrame({"machine_id": engines}).to_arrow())
+    try:
+        return con.sql(f"select p.* from {PREDICTIONS_TABLE} p join _engines using (machine_id) "
+                       "join _serving s on s.day = cast(p.ts as date) and s.champion = p.model_version").pl()
+    finally:
+        con.unregister("_serving")
+        con.unregister("_engines")
+
+
+def _metrics(rows: pl.DataFrame, bundle) -> dict:
+    live = live_metrics(rows, bundle)
+    return {k: live[k] for k in ("rul_rmse", "rul_rows", "failure_precision", "failure_recall")}
+
+
+def _oracle(con, engines: list[str], rows: pl.DataFrame, bundle, config: TrainConfig) -> dict:
+    """Out-of-fold predictions on `rows` from models cross-validated on `engines` alone (whole lives)."""
+    con.register("_engines", pl.DataFrame({"machine_id": engines}).to_arrow())
+    try:
+        readings = con.sql(f"select {feature_store.READING_COLUMNS} from machine_timeseries join _engines using (machine_id)").pl()
+        events = con.sql("select machine_id, ts, event_type from machine_events join _engines using (machine_id)").pl()
+    finally:
+        con.unregister("_engines")
+    spec = fit_feature_spec(readings, bundle.feature_spec.config)
+    training = build_training_set(readings, events, spec, bundle.label_config)
+    validation = cross_validate(ORACLE_LIBRARY, training, spec.feature_names, dataclasses.replace(config, n_folds=min(config.n_folds, len(engines))),
+                                bundle.label_config)
+    oof = validation.every_rul_prediction.select("machine_id", "ts", pl.col("rul_pred").alias("predicted_rul")).join(
+        validation.failure_predictions.select("machine_id", "ts", pl.col("probability").alias("failure_probability")),
+        on=["machine_id", "ts"], how="left")
+    judged = rows.select("machine_id", "ts", "rul", "fails_within_horizon", "hours_to_failure", "failure_id").join(oof, on=["machine_id", "ts"])
+    return _metrics(judged.with_columns(pl.col("failure_probability").fill_null(0.0)), dataclasses.replace(bundle, threshold=validation.threshold))
+
+
+def quarter_table(quarters: list[Quarter], summary: LoopSummary, frozen: str, end: dt.datetime,
+                  config: TrainConfig = TrainConfig()) -> list[dict]:
+    """Per quarter: days each check failed, retrainings, promotions (and the alarm days after them), and the
+    live metrics of the serving champion, the frozen first champion and the out-of-fold best on the same
+    matured rows of the quarter's engines, truth as known at `end`."""
+    frozen_bundle = registry.load_version(frozen).bundle
+    label_config = frozen_bundle.label_config
+    serving = pl.DataFrame([{"day": dt.date.fromisoformat(d["day"]), "champion": d["champion"]} for d in summary.days],
+                           schema={"day": pl.Date, "champion": pl.String})
+    table = []
+    with warehouse.connect(paths.warehouse_path(), read_only=True) as con:
+        for quarter in quarters:
+            served = _served(con, quarter.engines, serving)
+            since = served["ts"].min() if served.height else end
+            rows = with_labels(con, served, since, end, label_config).filter(pl.col("rul").is_not_null())
+            checks: dict[str, int] = {}
+            for failed in summary.failed_checks:
+                if _in(failed["day"], quarter):
+                    checks[failed["check"]] = checks.get(failed["check"], 0) + 1
+            row = {
+                "quarter": quarter.name, "days": f"{quarter.first_day}..{quarter.last_day}", "engines": len(quarter.engines),
+                "failed_check_days": checks,
+                "retrainings": [r for r in summary.retrains if _in(r["day"], quarter)],
+                "promotions": [g for g in summary.gate_decisions if g["decision"] == "promoted" and _in(g["day"], quarter)]
+                + [{"day": r["day"], "decision": r["decision"], "challenger_version": r["challenger_version"]}
+                   for r in summary.retrains if r["decision"].startswith("champion replaced") and _in(r["day"], quarter)],
+                "alarms_after_promotion": [a for a in summary.alarms_after_promotion if _in(a["promoted"], quarter)],
+                "champions_serving": sorted(set(served["model_version"].to_list()), key=int),
+            }
+            if rows.height:
+                # the serving champions' own alerts, whatever their thresholds
+                alerts = rows.with_columns(pl.col("alert").cast(pl.Float64).alias("failure_probability"))
+                row["serving"] = _metrics(alerts, dataclasses.replace(frozen_bundle, threshold=0.5))
+                mine = feature_store.read_rows_of(con, frozen_bundle.feature_spec, since, end).join(
+                    rows.select("machine_id", "ts", "rul", "fails_within_horizon", "hours_to_failure", "failure_id"), on=["machine_id", "ts"])
+                row["frozen"] = {"version": frozen, **_metrics(with_predictions(frozen_bundle, mine), frozen_bundle)}
+                row["cross_validated"] = _oracle(con, quarter.engines, rows, frozen_bundle, config)
+                row["serving_vs_cross_validated"] = row["serving"]["rul_rmse"] / row["cross_validated"]["rul_rmse"] - 1
+                row["serving_vs_frozen"] = 1 - row["serving"]["rul_rmse"] / row["frozen"]["rul_rmse"]
+            table.append(row)
+    return table
+
+
+def describe(table: list[dict]) -> list[str]:
+    """One line per quarter."""
+    lines = [f"{'quarter':<8}{'engines':>8}{'rows':>8}{'serving':>9}{'frozen':>8}{'CV best':>9}{'vs best':>9}{'vs frozen':>10}"
+             f"{'recall s/f/cv':>16}  checks failed (days); retrainings; promotions"]
+    for row in table:
+        checks = ", ".join(f"{check} {n}" for check, n in row["failed_check_days"].items()) or "none"
+        events = f"{checks}; {len(row['retrainings'])} retraining(s); " + (", ".join(
+            f"v{p['challenger_version']} {p['day']}" for p in row["promotions"]) or "no promotion")
+        if "serving" not in row:
+            lines.append(f"{row['quarter']:<8}{row['engines']:>8}{0:>8}  (no matured rows)  {events}")
+            continue
+        s, f, cv = row["serving"], row["frozen"], row["cross_validated"]
+        recall = "/".join(f"{m['failure_recall']:.2f}" for m in (s, f, cv))
+        lines.append(f"{row['quarter']:<8}{row['engines']:>8}{s['rul_rows']:>8}{s['rul_rmse']:>9.2f}{f['rul_rmse']:>8.2f}{cv['rul_rmse']:>9.2f}"
+                     f"{row['serving_vs_cross_validated']:>+9.0%}{row['serving_vs_frozen']:>+10.0%}{recall:>16}  {events}")
+    return lines
+
+
+def run(plan: QuarterPlan, cooldown_days: float = 3.0, candidate_config: dict | None = None, log=print) -> list[dict]:
+    """Train the first champion on the plan's history, stream its quarters day by day, and report on them
+    (printed, and written with the loop's summary to `paths.replay_report_path()`)."""
+    days = landing.land_dataset(plan.history, paths.landing_dir())
+    log(f"== first champion: {plan.history.machines.height} FD001 engines, {plan.history.telemetry.height:,} readings ({days[0]}..{days[-1]})")
+    ops = {name: {"config": candidate_config} for name in ("catboost_model", "lightgbm_model")} if candidate_config else {}
+    run_stages(ingest_stages((days[0], days[-1])), log=log)
+    run_stages(train_stages((days[0], days[-1])), log=log, ops_config=ops)
+    frozen = registry.alias_version(registry.CHAMPION)
+    landing.land_dataset(plan.stream, paths.landing_dir())
+    for quarter in plan.quarters:
+        log(f"== quarter {quarter.name}: {len(quarter.engines)} engines coming into service {quarter.first_day}..{quarter.last_day}")
+    materialize("machines")  # the new engines, before their readings arrive
+    os.environ.setdefault("PM_RETRAIN_COOLDOWN_HOURS", str(cooldown_days * 24))
+    drift_start = plan.stream.telemetry.filter(~pl.col("machine_id").str.starts_with("FD001"))["ts"].min().date()
+    stream_days = [day for quarter in plan.quarters for day in quarter.days()]
+    summary = loop.stream(stream_days, drift_start, log=log, retrain_config={"ops": ops} if ops else None)
+    log("== per quarter: live RUL RMSE on the quarter's engines' matured rows (serving champion, frozen first champion, "
+        "out-of-fold best), and the alert's recall")
+    end = dt.datetime.combine(stream_days[-1] + dt.timedelta(days=1), dt.time())
+    table = quarter_table(plan.quarters, summary, frozen, end,
+                          TrainConfig(**{k: v for k, v in (candidate_config or {}).items() if k in ("iterations", "n_folds", "seed")}))
+    for line in describe(table):
+        log(f"  {line}")
+    for line in summary.describe():
+        log(f"  {line}")
+    report = loop.no_nan({"quarters": table, "summary": dataclasses.asdict(summary)})
+    write_atomic(paths.replay_report_path(), json.dumps(report, indent=2, default=str, allow_nan=False))
+    log(f"written to {paths.replay_report_path()}")
+    return table
