@@ -28,6 +28,8 @@ from pm_assets.storage.atomic import write_atomic
 
 #: The models of the best-one-could-do column (a gradient-boosting model like the candidates, cross-validated).
 ORACLE_LIBRARY = "lightgbm"
+#: What `live_metrics` needs of a row's truth, besides the predictions.
+TRUTH_COLUMNS = ["machine_id", "ts", "rul", "fails_within_horizon", "hours_to_failure", "failure_id"]
 
 
 def _in(day: str, quarter: Quarter) -> bool:
@@ -66,7 +68,7 @@ def _oracle(con, engines: list[str], rows: pl.DataFrame, bundle, config: TrainCo
     oof = validation.every_rul_prediction.select("machine_id", "ts", pl.col("rul_pred").alias("predicted_rul")).join(
         validation.failure_predictions.select("machine_id", "ts", pl.col("probability").alias("failure_probability")),
         on=["machine_id", "ts"], how="left")
-    judged = rows.select("machine_id", "ts", "rul", "fails_within_horizon", "hours_to_failure", "failure_id").join(oof, on=["machine_id", "ts"])
+    judged = rows.select(TRUTH_COLUMNS).join(oof, on=["machine_id", "ts"])
     return _metrics(judged.with_columns(pl.col("failure_probability").fill_null(0.0)), dataclasses.replace(bundle, threshold=validation.threshold))
 
 
@@ -104,7 +106,7 @@ def quarter_table(quarters: list[Quarter], summary: LoopSummary, frozen: str, en
                 alerts = rows.with_columns(pl.col("alert").cast(pl.Float64).alias("failure_probability"))
                 row["serving"] = _metrics(alerts, dataclasses.replace(frozen_bundle, threshold=0.5))
                 mine = feature_store.read_rows_of(con, frozen_bundle.feature_spec, since, end).join(
-                    rows.select("machine_id", "ts", "rul", "fails_within_horizon", "hours_to_failure", "failure_id"), on=["machine_id", "ts"])
+                    rows.select(TRUTH_COLUMNS), on=["machine_id", "ts"])
                 row["frozen"] = {"version": frozen, **_metrics(with_predictions(frozen_bundle, mine), frozen_bundle)}
                 row["cross_validated"] = _oracle(con, quarter.engines, rows, frozen_bundle, config)
                 row["serving_vs_cross_validated"] = row["serving"]["rul_rmse"] / row["cross_validated"]["rul_rmse"] - 1

@@ -19,17 +19,23 @@ from tests.pipeline.conftest import model_config, warehouse_with_features
 HISTORY, STREAM = 30, 3
 
 
-def test_drift_is_detected_and_the_model_retrained(data_dir, monkeypatch):
-    monkeypatch.setenv("PM_RETRAIN_COOLDOWN_HOURS", "36")  # on the simulated clock: the next day is inside it
+def _first_champion_then_stream(drift: str) -> tuple[str, list[dt.date], loop.LoopSummary]:
+    """A first champion on HISTORY days of a 20-machine fleet, then STREAM days streamed, `drift` from the second one."""
     # ~1,000 readings a day: fewer make daily PSI too noisy for the default thresholds
     config = FleetConfig(n_machines=20, n_days=HISTORY + STREAM, readings_per_day=48, seed=17,
-                         drift=DriftScenario("recalibration", start_day=HISTORY + 1, machine_share=1.0))
+                         drift=DriftScenario(drift, start_day=HISTORY + 1, machine_share=1.0))
     _, (_, history_end) = warehouse_with_features(config, HISTORY)
     materialize("training_set catboost_model lightgbm_model champion_model reference_profile", run_config=model_config())
     first = registry.alias_version(registry.CHAMPION)
     days = [history_end + dt.timedelta(days=i) for i in range(1, STREAM + 1)]
     summary = loop.stream(days, PARTITION_START + dt.timedelta(days=HISTORY + 1), log=lambda line: None,
                           retrain_config=model_config())
+    return first, days, summary
+
+
+def test_drift_is_detected_and_the_model_retrained(data_dir, monkeypatch):
+    monkeypatch.setenv("PM_RETRAIN_COOLDOWN_HOURS", "36")  # on the simulated clock: the next day is inside it
+    first, days, summary = _first_champion_then_stream("recalibration")
 
     assert summary.champion_before == first
     # the day before the drift is quiet; the drift is flagged on its first day, and retraining follows once
@@ -76,13 +82,7 @@ def test_a_new_operating_regime_refits_the_features_and_replaces_the_champion(da
     """The retraining after a new flight condition refits the spec, recomputes the stored features with it and
     replaces the champion, which cannot score them; the old one is still judged on features of its own spec."""
     monkeypatch.setenv("PM_RETRAIN_COOLDOWN_HOURS", "36")
-    config = FleetConfig(n_machines=20, n_days=HISTORY + STREAM, readings_per_day=48, seed=17,
-                         drift=DriftScenario("new_regime", start_day=HISTORY + 1, machine_share=1.0))
-    _, (_, history_end) = warehouse_with_features(config, HISTORY)
-    materialize("training_set catboost_model lightgbm_model champion_model reference_profile", run_config=model_config())
-    first = registry.alias_version(registry.CHAMPION)
-    days = [history_end + dt.timedelta(days=i) for i in range(1, STREAM + 1)]
-    summary = loop.stream(days, days[1], log=lambda line: None, retrain_config=model_config())
+    first, days, summary = _first_champion_then_stream("new_regime")
 
     [retrain] = summary.retrains
     assert retrain["day"] == days[1].isoformat() and retrain["decision"].startswith("champion replaced"), summary.retrains
