@@ -161,7 +161,10 @@ def cmd_replay(args: argparse.Namespace) -> None:
         from pm_assets.sources.replay import quarterly_plan
 
         plan = quarterly_plan(args.quarters, args.quarter_days, args.history_engines, args.mix, args.engines_per_subset)
-        quarters.run(plan, args.cooldown_days)
+        if args.report:
+            quarters.report_stopped(plan)
+        else:
+            quarters.run(plan, args.cooldown_days)
         return
     if not args.train or not args.stream:
         sys.exit("pm: error: give the first champion's file and the files to stream (or --quarters CMAPSS_DIR)")
@@ -308,6 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--mix", type=int, default=5, help="with --quarters: engines of the next subset among each quarter's last ones")
     replay.add_argument("--engines-per-subset", type=int, help="with --quarters: only each file's first engines (a shorter replay)")
     replay.add_argument("--cooldown-days", type=float, default=3, help="with --quarters: retraining cooldown, in replayed days")
+    replay.add_argument("--report", action="store_true",
+                        help="with --quarters: the per-quarter table of a stopped replay's finished days, without streaming more "
+                             "(run without it, a stopped replay goes on where it stopped)")
     replay.set_defaults(func=cmd_replay)
 
     daily = commands.add_parser("daily", help="run the `daily` job (and the retraining sensor) for the landed days not done yet")

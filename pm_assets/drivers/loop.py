@@ -9,7 +9,8 @@ the sensor's tags.
 import datetime as dt
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 
 import dagster as dg
 
@@ -61,6 +62,11 @@ class LoopSummary:
         lines.append(f"champion v{self.champion_before} -> v{self.champion_after}")
         return lines
 
+    @classmethod
+    def from_dict(cls, saved: dict) -> "LoopSummary":
+        """The summary `asdict` saved (a stopped run's progress)."""
+        return cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})
+
     def write(self) -> None:
         """Strict JSON: a figure that could not be computed (no matured rows that day) is null, not NaN."""
         path = paths.demo_summary_path()
@@ -106,10 +112,13 @@ def promotion_days(summary: LoopSummary) -> list[str]:
         r["day"] for r in summary.retrains if r["decision"].startswith("champion replaced")]
 
 
-def _judge_healing(summary: LoopSummary, last_day: dt.date | None) -> None:
-    """The alarm days after each promotion, the days on a pre-drift model, and the final champion beside the frozen first one."""
-    if last_day is None:
+def judge_healing(summary: LoopSummary) -> None:
+    """The champion now serving, the alarm days after each promotion, the days on a pre-drift model, and the
+    final champion beside the frozen first one, up to the last day streamed."""
+    summary.champion_after = registry.alias_version(registry.CHAMPION)
+    if not summary.days:
         return
+    last_day = dt.date.fromisoformat(summary.days[-1]["day"])
     promotions = sorted(promotion_days(summary))
     alarms = [c["day"] for c in summary.failed_checks if c["check"] == "feature_drift"]
     summary.alarms_after_promotion = alarm_days_after(promotions, alarms, last_day.isoformat())
@@ -122,25 +131,51 @@ def _judge_healing(summary: LoopSummary, last_day: dt.date | None) -> None:
         summary.frozen_vs_healed = frozen_vs_healed(summary.champion_before, summary.champion_after, end)
 
 
-def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_config: dict | None = None) -> LoopSummary:
+def _record_retraining(summary: LoopSummary, run_id: str, tags: dict[str, str], meta: dict, log) -> None:
+    summary.retrain_runs.append(run_id)
+    summary.retrains.append({"day": tags["pm/trigger_partition"], "trigger": tags["pm/trigger_check"],
+                             "decision": meta["decision"], "challenger_version": meta["challenger_version"],
+                             "challenger_cv_rul_rmse": meta["challenger_cv_rul_rmse"]})
+    if meta["decision"] == "challenger in shadow":
+        log(f"  challenger in shadow: v{meta['challenger_version']} (CV RMSE {meta['challenger_cv_rul_rmse']:.2f}) now predicts "
+            f"beside champion v{meta['champion_version']} until matured rows decide")
+    else:
+        log(f"  {meta['decision']}: champion v{meta['champion_version']} (CV RMSE {meta['challenger_cv_rul_rmse']:.2f})")
+
+
+def _catch_up(summary: LoopSummary, since: float, log) -> None:
+    """Resuming: record the sensor's retraining runs that finished after the saved progress (`since`, a timestamp)
+    but before the stop could save the day. One the stop interrupted needs nothing: the sensor stores its cursor
+    only once the run it requested returns, so the redone day requests it again."""
+    dagster = instance()
+    runs = dagster.get_runs(dg.RunsFilter(job_name="retrain", tags={"dagster/sensor_name": SENSOR_NAME}, statuses=[dg.DagsterRunStatus.SUCCESS],
+                                          created_after=dt.datetime.fromtimestamp(since, dt.UTC)))
+    recorded = {record.run_id: record for record in dagster.fetch_materializations(
+        dg.AssetRecordsFilter(dg.AssetKey("champion_model"), after_timestamp=since), limit=100).records}
+    for run in reversed(runs):  # oldest first
+        if run.run_id not in summary.retrain_runs and run.run_id in recorded:
+            meta = {k: v.value for k, v in recorded[run.run_id].asset_materialization.metadata.items()}
+            _record_retraining(summary, run.run_id, {k: v for k, v in run.tags.items() if k.startswith("pm/trigger")}, meta, log)
+
+
+def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_config: dict | None = None,
+           resume: tuple[LoopSummary, float] | None = None, on_day: Callable[[LoopSummary], None] | None = None) -> LoopSummary:
     """Run the `daily` job for each of `days`, then the retraining sensor, which runs the `retrain` job (with
-    `retrain_config`) when it requests it."""
-    summary = LoopSummary(drift_start_day=drift_start and drift_start.isoformat(), champion_before=registry.alias_version(registry.CHAMPION))
+    `retrain_config`) when it requests it; `on_day` gets the summary after each day.
+
+    `resume` (a summary `on_day` saved, and when) continues a stopped run: `days` are then the days it had
+    not finished."""
+    summary = resume[0] if resume else LoopSummary(drift_start_day=drift_start and drift_start.isoformat(),
+                                                   champion_before=registry.alias_version(registry.CHAMPION))
 
     def retrain(request: dg.RunRequest) -> str:
         log(f"  retraining (triggered by {request.tags['pm/trigger_check']} on {request.tags['pm/trigger_partition']})")
         run = run_job("retrain", tags={**request.tags, "dagster/sensor_name": SENSOR_NAME}, run_config=retrain_config)
-        meta = _metadata(run, "champion_model")
-        summary.retrain_runs.append(run.run_id)
-        summary.retrains.append({"day": request.tags["pm/trigger_partition"], "trigger": request.tags["pm/trigger_check"],
-                                 "decision": meta["decision"], "challenger_version": meta["challenger_version"],
-                                 "challenger_cv_rul_rmse": meta["challenger_cv_rul_rmse"]})
-        if meta["decision"] == "challenger in shadow":
-            log(f"  challenger in shadow: v{meta['challenger_version']} (CV RMSE {meta['challenger_cv_rul_rmse']:.2f}) now predicts "
-                f"beside champion v{meta['champion_version']} until matured rows decide")
-        else:
-            log(f"  {meta['decision']}: champion v{meta['champion_version']} (CV RMSE {meta['challenger_cv_rul_rmse']:.2f})")
+        _record_retraining(summary, run.run_id, request.tags, _metadata(run, "champion_model"), log)
         return run.run_id
+
+    if resume:
+        _catch_up(summary, resume[1], log)
 
     for i, day in enumerate(days, 1):
         daily = run_job("daily", partition_key=day.isoformat())
@@ -161,7 +196,8 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
         evaluation = evaluate_retrain_sensor(instance(), retrain)
         if not evaluation.run_requests and failed:
             log(f"  sensor: {evaluation.skip_message}")
-    summary.champion_after = registry.alias_version(registry.CHAMPION)
-    _judge_healing(summary, days[-1] if days else None)
+        if on_day:
+            on_day(summary)
+    judge_healing(summary)
     summary.write()
     return summary

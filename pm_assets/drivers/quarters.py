@@ -10,8 +10,10 @@ engine, features fitted on them), each row predicted by a model that never saw i
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import os
+import time
 
 import polars as pl
 
@@ -133,12 +135,28 @@ def describe(table: list[dict]) -> list[str]:
     return lines
 
 
-def run(plan: QuarterPlan, cooldown_days: float = 3.0, candidate_config: dict | None = None, log=print) -> list[dict]:
-    """Train the first champion on the plan's history, stream its quarters day by day, and report on them
-    (printed, and written with the loop's summary to `paths.replay_report_path()`)."""
+def plan_id(plan: QuarterPlan) -> str:
+    """Which plan a saved report belongs to: its quarters, their days and engines."""
+    quarters = [[q.name, q.first_day.isoformat(), q.last_day.isoformat(), q.engines] for q in plan.quarters]
+    return hashlib.sha256(json.dumps([plan.history.machines["machine_id"].to_list(), quarters]).encode()).hexdigest()[:16]
+
+
+def _write_report(report: dict) -> None:
+    write_atomic(paths.replay_report_path(), json.dumps(loop.no_nan(report), indent=2, default=str, allow_nan=False))
+
+
+def saved_progress(plan: QuarterPlan) -> dict | None:
+    """The report a stopped replay of `plan` wrote after its last finished day (None: none, another plan's, or finished)."""
+    path = paths.replay_report_path()
+    if not path.exists():
+        return None
+    report = json.loads(path.read_text())
+    return report if report.get("plan") == plan_id(plan) and not report.get("complete") else None
+
+
+def _first_champion(plan: QuarterPlan, ops: dict, log) -> str:
     days = landing.land_dataset(plan.history, paths.landing_dir())
     log(f"== first champion: {plan.history.machines.height} FD001 engines, {plan.history.telemetry.height:,} readings ({days[0]}..{days[-1]})")
-    ops = {name: {"config": candidate_config} for name in ("catboost_model", "lightgbm_model")} if candidate_config else {}
     run_stages(ingest_stages((days[0], days[-1])), log=log)
     run_stages(train_stages((days[0], days[-1])), log=log, ops_config=ops)
     frozen = registry.alias_version(registry.CHAMPION)
@@ -146,20 +164,64 @@ def run(plan: QuarterPlan, cooldown_days: float = 3.0, candidate_config: dict | 
     for quarter in plan.quarters:
         log(f"== quarter {quarter.name}: {len(quarter.engines)} engines coming into service {quarter.first_day}..{quarter.last_day}")
     materialize("machines")  # the new engines, before their readings arrive
+    return frozen
+
+
+def run(plan: QuarterPlan, cooldown_days: float = 3.0, candidate_config: dict | None = None, log=print) -> list[dict]:
+    """Train the first champion on the plan's history, stream its quarters day by day, and report on them
+    (printed, and written with the loop's summary to `paths.replay_report_path()`).
+
+    The report is saved after every day: run again, a stopped replay of the same plan goes on from the day
+    after its last finished one."""
+    ops = {name: {"config": candidate_config} for name in ("catboost_model", "lightgbm_model")} if candidate_config else {}
     os.environ.setdefault("PM_RETRAIN_COOLDOWN_HOURS", str(cooldown_days * 24))
-    drift_start = plan.stream.telemetry.filter(~pl.col("machine_id").str.starts_with("FD001"))["ts"].min().date()
     stream_days = [day for quarter in plan.quarters for day in quarter.days()]
-    summary = loop.stream(stream_days, drift_start, log=log, retrain_config={"ops": ops} if ops else None)
+    progress = saved_progress(plan)
+    if progress:
+        resume = (LoopSummary.from_dict(progress["summary"]), progress["saved_at"])
+        frozen, done = progress["frozen"], len(progress["summary"]["days"])
+        log(f"== resuming the replay stopped after {stream_days[done - 1]} ({done} of {len(stream_days)} days done); "
+            f"to start over, delete {paths.replay_report_path()} and the data folder")
+    else:
+        frozen, done, resume = _first_champion(plan, ops, log), 0, None
+    report = {"plan": plan_id(plan), "frozen": frozen, "complete": False, "days_total": len(stream_days)}
+
+    def save(summary: LoopSummary) -> None:
+        _write_report({**report, "days_done": len(summary.days), "saved_at": time.time(), "summary": dataclasses.asdict(summary)})
+
+    drift_start = plan.stream.telemetry.filter(~pl.col("machine_id").str.starts_with("FD001"))["ts"].min().date()
+    summary = loop.stream(stream_days[done:], drift_start, log=log, retrain_config={"ops": ops} if ops else None,
+                          resume=resume, on_day=save)
+    table = report_on(plan, summary, frozen, candidate_config, log)
+    _write_report({**report, "complete": True, "days_done": len(summary.days), "quarters": table, "summary": dataclasses.asdict(summary)})
+    log(f"written to {paths.replay_report_path()}")
+    return table
+
+
+def report_stopped(plan: QuarterPlan, candidate_config: dict | None = None, log=print) -> list[dict]:
+    """The per-quarter table of a stopped replay's finished days, without streaming more (written to its report)."""
+    progress = saved_progress(plan)
+    if not progress:
+        raise FileNotFoundError(f"no stopped replay of this plan to report on in {paths.replay_report_path()}")
+    summary = LoopSummary.from_dict(progress["summary"])
+    loop.judge_healing(summary)
+    table = report_on(plan, summary, progress["frozen"], candidate_config, log)
+    _write_report({**progress, "quarters": table, "summary": dataclasses.asdict(summary)})
+    log(f"days {summary.days[0]['day']}..{summary.days[-1]['day']} ({len(summary.days)} of {progress['days_total']}); "
+        f"written to {paths.replay_report_path()}")
+    return table
+
+
+def report_on(plan: QuarterPlan, summary: LoopSummary, frozen: str, candidate_config: dict | None = None, log=print) -> list[dict]:
+    """The per-quarter table of the days `summary` streamed (all of them, or those of a stopped run), printed."""
     log("== per quarter: live RUL RMSE on the quarter's engines' matured rows (serving champion, frozen first champion, "
         "out-of-fold best), and the alert's recall")
-    end = dt.datetime.combine(stream_days[-1] + dt.timedelta(days=1), dt.time())
+    last = dt.date.fromisoformat(summary.days[-1]["day"])
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time())
     table = quarter_table(plan.quarters, summary, frozen, end,
                           TrainConfig(**{k: v for k, v in (candidate_config or {}).items() if k in ("iterations", "n_folds", "seed")}))
     for line in describe(table):
         log(f"  {line}")
     for line in summary.describe():
         log(f"  {line}")
-    report = loop.no_nan({"quarters": table, "summary": dataclasses.asdict(summary)})
-    write_atomic(paths.replay_report_path(), json.dumps(report, indent=2, default=str, allow_nan=False))
-    log(f"written to {paths.replay_report_path()}")
     return table

@@ -3,22 +3,54 @@ sensor, retraining and gate, on FD001 -> FD002 -> FD003 -> FD004 engines that ru
 
 import json
 
+import pytest
+
 from pm_assets.drivers import quarters
 from pm_assets.sources.replay import QUARTER_SUBSETS, quarterly_plan
 from pm_assets.storage import paths, registry
+
+
+class Stopped(Exception):
+    """Stands for Ctrl-C or a killed process."""
 
 
 def _reject(constant: str):
     raise ValueError(f"not strict JSON: {constant}")
 
 
+def _stop_on_day(n: int):
+    """A log that stops the replay as it reports its `n`th streamed day (that day's sensor not yet evaluated)."""
+    days = []
+
+    def log(line: str) -> None:
+        if line.startswith("  day "):
+            days.append(line)
+            if len(days) == n:
+                raise Stopped(line)
+    return log
+
+
 def test_the_quarterly_replay_heals_across_operating_regimes(cmapss_dir, data_dir):
     plan = quarterly_plan(cmapss_dir, quarter_days=1, history_engines=6, mix=1, engines_per_subset=3, cycle_hours=0.25)
-    table = quarters.run(plan, cooldown_days=1, candidate_config={"iterations": 20, "n_folds": 3}, log=lambda line: None)
+    candidates = {"iterations": 20, "n_folds": 3}
+    with pytest.raises(Stopped):
+        quarters.run(plan, cooldown_days=1, candidate_config=candidates, log=_stop_on_day(4))
+    stopped = json.loads(paths.replay_report_path().read_text(), parse_constant=_reject)
+    assert not stopped["complete"] and stopped["days_done"] == 3 < stopped["days_total"]
+    partial = quarters.report_stopped(plan, candidates, log=lambda line: None)
+    assert partial[0]["champions_serving"] and not partial[-1]["champions_serving"]  # FD001 served, FD004 not yet in service
+
+    resumed: list[str] = []
+    table = quarters.run(plan, cooldown_days=1, candidate_config=candidates, log=resumed.append)
+    assert resumed[0].startswith("== resuming the replay stopped after")
+    assert not any(line.startswith("== first champion") for line in resumed)  # it went on; nothing was trained twice from the start
 
     assert [row["quarter"] for row in table] == list(QUARTER_SUBSETS)
     report = json.loads(paths.replay_report_path().read_text(), parse_constant=_reject)
-    assert [row["quarter"] for row in report["quarters"]] == list(QUARTER_SUBSETS)
+    assert report["complete"] and [row["quarter"] for row in report["quarters"]] == list(QUARTER_SUBSETS)
+    # each streamed day once, in order, the stopped day redone whole
+    streamed = [day["day"] for day in report["summary"]["days"]]
+    assert streamed == sorted(set(streamed)) and len(streamed) == report["days_total"]
     frozen = report["summary"]["champion_before"]
     # the first champion knew FD001's single flight condition; FD002's six made a retraining refit the spec
     assert len(registry.load_version(frozen).bundle.feature_spec.regime_centers) == 1
