@@ -18,7 +18,7 @@ import time
 import polars as pl
 
 from pm_assets.core.features import fit_feature_spec
-from pm_assets.core.models import TrainConfig, build_training_set, cross_validate
+from pm_assets.core.models import ModelBundle, TrainConfig, build_training_set, cross_validate
 from pm_assets.core.scoring import with_predictions
 from pm_assets.defs.assets.performance import PREDICTIONS_TABLE, live_metrics, with_labels
 from pm_assets.drivers import loop
@@ -55,8 +55,9 @@ def _metrics(rows: pl.DataFrame, bundle) -> dict:
     return {k: live[k] for k in ("rul_rmse", "rul_rows", "failure_precision", "failure_recall")}
 
 
-def _oracle(con, engines: list[str], rows: pl.DataFrame, bundle, config: TrainConfig) -> dict:
-    """Out-of-fold predictions on `rows` from models cross-validated on `engines` alone (whole lives)."""
+def _oracle(con, engines: list[str], rows: pl.DataFrame, bundle, config: TrainConfig) -> tuple[pl.DataFrame, ModelBundle]:
+    """`rows` with out-of-fold predictions from models cross-validated on `engines` alone (whole lives), and
+    the bundle to judge them with (its alert threshold chosen out of fold)."""
     con.register("_engines", pl.DataFrame({"machine_id": engines}).to_arrow())
     try:
         readings = con.sql(f"select {feature_store.READING_COLUMNS} from machine_timeseries join _engines using (machine_id)").pl()
@@ -70,8 +71,27 @@ def _oracle(con, engines: list[str], rows: pl.DataFrame, bundle, config: TrainCo
     oof = validation.every_rul_prediction.select("machine_id", "ts", pl.col("rul_pred").alias("predicted_rul")).join(
         validation.failure_predictions.select("machine_id", "ts", pl.col("probability").alias("failure_probability")),
         on=["machine_id", "ts"], how="left")
-    judged = rows.select(TRUTH_COLUMNS).join(oof, on=["machine_id", "ts"])
-    return _metrics(judged.with_columns(pl.col("failure_probability").fill_null(0.0)), dataclasses.replace(bundle, threshold=validation.threshold))
+    judged = rows.select(TRUTH_COLUMNS).join(oof, on=["machine_id", "ts"]).with_columns(pl.col("failure_probability").fill_null(0.0))
+    return judged, dataclasses.replace(bundle, threshold=validation.threshold)
+
+
+def _compared(serving: pl.DataFrame, frozen: pl.DataFrame, oracle: pl.DataFrame, bundles: tuple[ModelBundle, ModelBundle, ModelBundle],
+              frozen_version: str) -> dict:
+    """The three models' live metrics on the same rows, and how the serving champion stands against the other two."""
+    row = {"serving": _metrics(serving, bundles[0]), "frozen": {"version": frozen_version, **_metrics(frozen, bundles[1])},
+           "cross_validated": _metrics(oracle, bundles[2])}
+    row["serving_vs_cross_validated"] = row["serving"]["rul_rmse"] / row["cross_validated"]["rul_rmse"] - 1
+    row["serving_vs_frozen"] = 1 - row["serving"]["rul_rmse"] / row["frozen"]["rul_rmse"]
+    return row
+
+
+def late_days(quarter: Quarter) -> int:
+    """The days at a quarter's end its "by the end of the quarter" figures are judged on: the last third.
+
+    >>> late_days(Quarter("FD002", [], dt.date(2025, 1, 1), dt.date(2025, 1, 10)))
+    4
+    """
+    return max(1, -(-((quarter.last_day - quarter.first_day).days + 1) // 3))
 
 
 def quarter_table(quarters: list[Quarter], summary: LoopSummary, frozen: str, end: dt.datetime,
@@ -106,15 +126,26 @@ def quarter_table(quarters: list[Quarter], summary: LoopSummary, frozen: str, en
             if rows.height:
                 # the serving champions' own alerts, whatever their thresholds
                 alerts = rows.with_columns(pl.col("alert").cast(pl.Float64).alias("failure_probability"))
-                row["serving"] = _metrics(alerts, dataclasses.replace(frozen_bundle, threshold=0.5))
-                mine = feature_store.read_rows_of(con, frozen_bundle.feature_spec, since, end).join(
-                    rows.select(TRUTH_COLUMNS), on=["machine_id", "ts"])
-                row["frozen"] = {"version": frozen, **_metrics(with_predictions(frozen_bundle, mine), frozen_bundle)}
-                row["cross_validated"] = _oracle(con, quarter.engines, rows, frozen_bundle, config)
-                row["serving_vs_cross_validated"] = row["serving"]["rul_rmse"] / row["cross_validated"]["rul_rmse"] - 1
-                row["serving_vs_frozen"] = 1 - row["serving"]["rul_rmse"] / row["frozen"]["rul_rmse"]
+                mine = with_predictions(frozen_bundle, feature_store.read_rows_of(con, frozen_bundle.feature_spec, since, end).join(
+                    rows.select(TRUTH_COLUMNS), on=["machine_id", "ts"]))
+                oracle, oracle_bundle = _oracle(con, quarter.engines, rows, frozen_bundle, config)
+                bundles = (dataclasses.replace(frozen_bundle, threshold=0.5), frozen_bundle, oracle_bundle)
+                row |= _compared(alerts, mine, oracle, bundles, frozen)
+                # by the end of the quarter: the rows predicted on its last days, by the champions serving then
+                late = dt.datetime.combine(quarter.last_day - dt.timedelta(days=late_days(quarter) - 1), dt.time())
+                until = dt.datetime.combine(quarter.last_day + dt.timedelta(days=1), dt.time())
+                on_late = [frame.filter(pl.col("ts").is_between(late, until, closed="left")) for frame in (alerts, mine, oracle)]
+                if on_late[0]["rul"].is_not_null().any():
+                    row["last_days"] = {"from": late.date().isoformat(), **_compared(*on_late, bundles, frozen)}
             table.append(row)
     return table
+
+
+def _figures(name: str, engines: int | str, row: dict, events: str) -> str:
+    s, f, cv = row["serving"], row["frozen"], row["cross_validated"]
+    recall = "/".join(f"{m['failure_recall']:.2f}" for m in (s, f, cv))
+    return (f"{name:<8}{engines:>8}{s['rul_rows']:>8}{s['rul_rmse']:>9.2f}{f['rul_rmse']:>8.2f}{cv['rul_rmse']:>9.2f}"
+            f"{row['serving_vs_cross_validated']:>+9.0%}{row['serving_vs_frozen']:>+10.0%}{recall:>16}  {events}")
 
 
 def describe(table: list[dict]) -> list[str]:
@@ -128,10 +159,9 @@ def describe(table: list[dict]) -> list[str]:
         if "serving" not in row:
             lines.append(f"{row['quarter']:<8}{row['engines']:>8}{0:>8}  (no matured rows)  {events}")
             continue
-        s, f, cv = row["serving"], row["frozen"], row["cross_validated"]
-        recall = "/".join(f"{m['failure_recall']:.2f}" for m in (s, f, cv))
-        lines.append(f"{row['quarter']:<8}{row['engines']:>8}{s['rul_rows']:>8}{s['rul_rmse']:>9.2f}{f['rul_rmse']:>8.2f}{cv['rul_rmse']:>9.2f}"
-                     f"{row['serving_vs_cross_validated']:>+9.0%}{row['serving_vs_frozen']:>+10.0%}{recall:>16}  {events}")
+        lines.append(_figures(row["quarter"], row["engines"], row, events))
+        if "last_days" in row:
+            lines.append(_figures("  end", "", row["last_days"], f"the rows of {row['last_days']['from']}..{row['days'].split('..')[1]}"))
     return lines
 
 

@@ -62,6 +62,9 @@ def test_the_quarterly_replay_heals_across_operating_regimes(cmapss_dir, data_di
         # the three models judged on the same matured rows of the quarter's engines
         assert row["serving"]["rul_rows"] == row["frozen"]["rul_rows"] == row["cross_validated"]["rul_rows"] > 0, row
         assert all(row[model]["rul_rmse"] > 0 for model in ("serving", "frozen", "cross_validated"))
+    # by the end of a quarter: its last day's rows, a part of the whole
+    end = table[0]["last_days"]
+    assert 0 < end["serving"]["rul_rows"] == end["cross_validated"]["rul_rows"] < table[0]["serving"]["rul_rows"]
     # after FD001 the fleet was served by champions trained on the new regimes, not by the frozen one
     assert all(frozen not in row["champions_serving"] for row in table[2:]), [row["champions_serving"] for row in table]
     assert quarters.describe(table)[1].startswith("FD001")
