@@ -7,8 +7,8 @@ per operation and closed at once (dbt runs in its own process right after ingest
 import contextlib
 import datetime as dt
 import os
-import re
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -85,11 +85,8 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
 
     With the scale profile (`lake.configured()`) the warehouse is the DuckLake instead, and `path` is not used."""
     if lake.configured():
-        con = lake.connect(read_only, memory_limit())
-        try:
+        with contextlib.closing(lake.connect(read_only, memory_limit())) as con:
             yield con
-        finally:
-            con.close()
         return
     if read_only and not Path(path).exists():
         raise FileNotFoundError(f"no warehouse at {path}: run `pm ingest` (or `pm demo`) first, or set PM_DATA_DIR")
@@ -180,7 +177,8 @@ def replace_partitions(
         retry_conflicts(lambda: _replace_partitions(con, table, batches, quarantined_files))
 
 
-def _replace_partitions(con, table, batches, quarantined_files) -> None:
+def _replace_partitions(con: duckdb.DuckDBPyConnection, table: str, batches: dict[dt.date | None, tuple[pl.DataFrame, pl.DataFrame]],
+                        quarantined_files: pl.DataFrame | None) -> None:
     first_valid = next(iter(batches.values()))[0]
     with transaction(con):
         _ensure_tables(con, table, first_valid)
