@@ -17,6 +17,7 @@ import dagster as dg
 import httpx
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from pm_assets.core.constants import PARTITION_START
 from pm_assets.drivers import local_stack
@@ -133,12 +134,12 @@ def test_the_scale_profile_computes_what_the_single_machine_computes(single_mach
     for table, keys in TABLES.items():
         single, scale = _sorted(single_machine[table], keys), _sorted(scale_profile[table], keys)
         assert single.height > 0 and single.height == scale.height, table
-        assert single.equals(scale), f"{table} differs between the profiles"
+        # DuckDB's parallel aggregates sum in no fixed order: a mean may differ in its last bits between two runs
+        assert_frame_equal(single, scale, rel_tol=1e-9, abs_tol=1e-9)
     scores = [_sorted(tables["scores.fleet_scores"].drop("scored_at", strict=False), ["machine_id"]) for tables in
               (single_machine, scale_profile)]
     assert scores[0].height == FLEET.n_machines
-    assert scores[0].select("machine_id", "rul_hours", "failure_probability").equals(
-        scores[1].select("machine_id", "rul_hours", "failure_probability"))
+    assert_frame_equal(*(frame.select("machine_id", "rul_hours", "failure_probability") for frame in scores), rel_tol=1e-6)
 
 
 def test_a_replica_follows_the_registry_alias_without_a_shared_file(stack, scale_profile, monkeypatch):
