@@ -2,7 +2,8 @@
 
 Requests read `holder.current` once and keep that object, so a swap (one attribute assignment)
 never changes a model under a request in flight. The holder polls the champion pointer file that
-promotion writes (`WatchedFile`) and asks the registry only when it changed; a new model is loaded
+promotion writes (`WatchedFile`) and asks the registry only when it changed, or, where replicas share no disk
+(`Settings.follow_alias`, the scale profile), asks the registry which version holds the alias; a new model is loaded
 off the event loop, and if it fails to load, the old one keeps serving and the error is reported
 by /ready and in the log.
 """
@@ -37,6 +38,14 @@ class ModelHolder(WatchedFile):
         self.settings = settings
         self.current: LoadedModel | None = None
         self.last_error: str | None = None
+        if settings.follow_alias:
+            self.source = f"alias {settings.model_alias!r} in {registry.tracking_uri()}"
+
+    def current_state(self) -> object:
+        """The pointer file's time, or with `follow_alias` the version holding the alias (one registry call)."""
+        if not self.settings.follow_alias:
+            return super().current_state()
+        return registry.alias_version(self.settings.model_alias)
 
     def loaded(self) -> bool:
         return self.current is not None

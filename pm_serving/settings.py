@@ -12,6 +12,9 @@ class Settings:
     model_alias: str = registry.CHAMPION
     #: The pointer file promotion writes; polled for changes (the registry is asked only when it changes).
     pointer_path: Path = field(default_factory=paths.champion_pointer_path)
+    #: Poll the registry alias instead of the pointer file: replicas on other machines than the pipeline, which
+    #: see no pointer file (`PM_SERVE_FOLLOW=alias`; the default when the registry is a tracking server).
+    follow_alias: bool = False
     #: The fleet scores the daily pipeline publishes, polled like the pointer.
     scores_path: Path = field(default_factory=paths.fleet_scores_snapshot_path)
     poll_seconds: float = 5.0
@@ -33,4 +36,12 @@ class Settings:
         return cls(
             poll_seconds=float(os.environ.get("PM_SERVE_POLL_SECONDS", 5.0)),
             api_key=os.environ.get("PM_API_KEY") or None,
+            follow_alias=_follow_alias(),
         )
+
+
+def _follow_alias() -> bool:
+    follow = os.environ.get("PM_SERVE_FOLLOW") or ("alias" if registry.tracking_uri().startswith(("http://", "https://")) else "pointer")
+    if follow not in ("alias", "pointer"):
+        raise ValueError(f"PM_SERVE_FOLLOW is {follow!r}: it must be 'alias' (poll the registry) or 'pointer' (poll the champion file)")
+    return follow == "alias"

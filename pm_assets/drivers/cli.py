@@ -1,6 +1,7 @@
 """`pm`: the platform's command line. Heavy imports happen inside the commands, so `pm --help` is quick."""
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -112,9 +113,9 @@ def cmd_ingest(args: argparse.Namespace) -> None:
     if last < landed_first or first > landed_last:
         sys.exit(f"pm: error: no landing files between {first} and {last} (the landed days are {landed_first}..{landed_last}): nothing to ingest")
     run_stages(ingest_stages((first, last)))
-    from pm_assets.storage import paths
+    from pm_assets.storage import lake, paths
 
-    print(f"warehouse ready: duckdb {paths.warehouse_path()}")
+    print(f"warehouse ready: DuckLake, data in {lake.data_path()}" if lake.configured() else f"warehouse ready: duckdb {paths.warehouse_path()}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -249,6 +250,36 @@ def cmd_sql(args: argparse.Namespace) -> None:
         con.sql(args.query).show(max_rows=args.max_rows)
 
 
+def cmd_lake_import(args: argparse.Namespace) -> None:
+    from pm_assets.storage import lake, paths, warehouse
+
+    if not lake.configured():
+        sys.exit("pm: error: no lake to import into: set PM_LAKE_CATALOG and PM_LAKE_DATA_PATH (deploy/README.md)")
+    source = Path(args.warehouse) if args.warehouse else paths.warehouse_path()
+    if not source.exists():
+        sys.exit(f"pm: error: no warehouse file at {source}")
+    con = lake.connect(read_only=False, memory_limit=warehouse.memory_limit())
+    try:
+        copied = lake.import_warehouse(con, source)
+    finally:
+        con.close()
+    for table, rows in copied.items():
+        print(f"  {table}: {rows:,} rows")
+    print(f"imported {len(copied)} tables from {source} into the lake; run `pm ingest` to build the dbt views on it")
+
+
+def cmd_stack(args: argparse.Namespace) -> None:
+    from pm_assets.drivers import local_stack
+
+    with local_stack.running_stack() as stack:
+        print("the scale profile's services run on loopback until Ctrl-C; in another shell:")
+        for name, value in stack.environment().items():
+            print(f"export {name}='{value}'")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+
+
 def _fleet_arguments(parser: argparse.ArgumentParser, drift: str | None, drift_start: int) -> None:
     parser.add_argument("--machines", type=int, default=50)
     parser.add_argument("--days", type=int, default=100)
@@ -340,6 +371,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: the number of cores)")
     serve.set_defaults(func=cmd_serve)
+
+    lake_import = commands.add_parser("lake-import", help="copy a single-machine warehouse file into the scale profile's DuckLake")
+    lake_import.add_argument("warehouse", nargs="?", help="the DuckDB file (default: the data directory's warehouse.duckdb)")
+    lake_import.set_defaults(func=cmd_lake_import)
+
+    stack = commands.add_parser("stack", help="run the scale profile's services on this machine (PostgreSQL, S3 stand-in, MLflow server)")
+    stack.set_defaults(func=cmd_stack)
 
     sql = commands.add_parser("sql", help="run a read-only SQL query on the warehouse")
     sql.add_argument("query")

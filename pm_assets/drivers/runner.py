@@ -15,6 +15,7 @@ import dagster as dg
 
 from pm_assets.definitions import defs
 from pm_assets.defs.resources import platform_resources
+from pm_assets.drivers.instance_config import write_instance_config
 from pm_assets.storage import feature_store, model_files, paths, registry, warehouse
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
@@ -59,28 +60,12 @@ def _run_log():
 #: Tags of every run `pm` starts: the process that runs it, so a later `pm` can tell a run whose process died.
 PID_TAG, HOST_TAG = "pm/pid", "pm/host"
 _UNFINISHED = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.CANCELING]
-INSTANCE_CONFIG = """telemetry:
-  enabled: false
-# one run at a time: DuckDB takes one writing process (a schedule's run and a retraining would collide)
-concurrency:
-  runs:
-    max_concurrent_runs: 1
-# the daemon (`make ui`) fails runs whose worker process died, so they never hold the run slot
-run_monitoring:
-  enabled: true
-  start_timeout_seconds: 180
-  max_resume_run_attempts: 0
-  poll_interval_seconds: 30
-"""
 
 
 def instance() -> dg.DagsterInstance:
     """The persistent instance at `paths.dagster_home()`, so runs show in the UI (`make ui`)."""
     home = paths.dagster_home()
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(INSTANCE_CONFIG)
+    write_instance_config(home)
     return dg.DagsterInstance.from_config(str(home))
 
 

@@ -21,6 +21,7 @@ import polars as pl
 
 from pm_assets.core.feature_state import empty_state
 from pm_assets.core.features import FeatureSpec, extend_features
+from pm_assets.storage import lake, warehouse
 from pm_assets.storage.warehouse import transaction
 
 SCHEMA = "features"
@@ -76,8 +77,14 @@ def write_day(con: duckdb.DuckDBPyConnection, day: dt.date, features: pl.DataFra
     start = dt.datetime.combine(day, dt.time())
     con.execute(f"create schema if not exists {SCHEMA}")
     state = state.with_columns(pl.lit(day).alias("as_of"), pl.lit(spec).alias("spec_id"))
+    warehouse.retry_conflicts(lambda: _write_day(con, start, day, features, state))
+
+
+def _write_day(con: duckdb.DuckDBPyConnection, start: dt.datetime, day: dt.date, features: pl.DataFrame, state: pl.DataFrame) -> None:
     with transaction(con, _features=features, _state=state):
-        con.execute(f"create table if not exists {FEATURES_TABLE} as select * from _features limit 0")
+        if warehouse.table_columns(con, FEATURES_TABLE) is None:
+            con.execute(f"create table {FEATURES_TABLE} as select * from _features limit 0")
+            lake.partition_by_day(con, FEATURES_TABLE)
         con.execute(f"create table if not exists {STATE_TABLE} as select * from _state limit 0")
         con.execute(f"delete from {FEATURES_TABLE} where ts >= $start and ts < $end", {"start": start, "end": start + dt.timedelta(days=1)})
         con.execute(f"delete from {STATE_TABLE} where as_of = $day", {"day": day})

@@ -40,12 +40,15 @@ def tracking_uri() -> str:
 
 
 def ensure_experiment() -> str:
-    """Create the experiment with its artifacts under the data dir (not MLflow's default ./mlruns)."""
+    """Create the experiment with its artifacts under the data dir (not MLflow's default ./mlruns), or, on a
+    tracking server, where the server keeps artifacts (`mlflow server --artifacts-destination`)."""
     paths.data_dir().mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(tracking_uri())
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
     experiment = mlflow.get_experiment_by_name(EXPERIMENT)
     if experiment is None:
-        return mlflow.create_experiment(EXPERIMENT, artifact_location=paths.mlflow_artifacts_dir().as_uri())
+        on_server = uri.startswith(("http://", "https://"))
+        return mlflow.create_experiment(EXPERIMENT, artifact_location=None if on_server else paths.mlflow_artifacts_dir().as_uri())
     return experiment.experiment_id
 
 

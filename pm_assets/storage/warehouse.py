@@ -7,15 +7,20 @@ per operation and closed at once (dbt runs in its own process right after ingest
 import contextlib
 import datetime as dt
 import os
+import random
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import polars as pl
 
+from pm_assets.storage import lake
+
 RAW_SCHEMA = "raw"
+T = TypeVar("T")
 QUARANTINE_TABLE = f"{RAW_SCHEMA}.quarantine"
 #: Landing files quarantined whole (unreadable, or not the table's columns), and where they were moved.
 QUARANTINED_FILES_TABLE = f"{RAW_SCHEMA}.quarantined_files"
@@ -41,6 +46,10 @@ class WarehouseBusy(RuntimeError):
     """Another process held the warehouse for longer than `lock_wait_seconds()`."""
 
 
+class WarehouseTooNew(RuntimeError):
+    """The warehouse file was written by a newer DuckDB, which this one cannot read."""
+
+
 def _holder(error: duckdb.Error) -> str:
     """The process DuckDB says holds the lock ("/usr/bin/python3 (PID 123)"), or a general description."""
     found = re.search(r"lock is held in (.+?\(PID \d+\))", str(error))
@@ -55,6 +64,11 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
         try:
             return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit()})
         except duckdb.IOException as error:
+            if "created with an newer version" in str(error) or "newer version of duckdb" in str(error).lower():
+                raise WarehouseTooNew(
+                    f"the warehouse {path} was written by a newer DuckDB than the installed {duckdb.__version__} (the platform "
+                    "pins DuckDB 1.5.x, whose extensions install offline): move it aside and rebuild it from the landing files "
+                    "with `pm ingest`, then `pm train` or `pm daily`; the model registry is not affected") from None
             if "lock" not in str(error).lower():
                 raise
             if waited >= limit:
@@ -67,7 +81,13 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 @contextlib.contextmanager
 def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection for one operation, closed at once; read-only ones need the warehouse to exist."""
+    """A connection for one operation, closed at once; read-only ones need the warehouse to exist.
+
+    With the scale profile (`lake.configured()`) the warehouse is the DuckLake instead, and `path` is not used."""
+    if lake.configured():
+        with contextlib.closing(lake.connect(read_only, memory_limit())) as con:
+            yield con
+        return
     if read_only and not Path(path).exists():
         raise FileNotFoundError(f"no warehouse at {path}: run `pm ingest` (or `pm demo`) first, or set PM_DATA_DIR")
     if not read_only:
@@ -87,22 +107,38 @@ def transaction(con: duckdb.DuckDBPyConnection, **frames: pl.DataFrame) -> Itera
     con.execute("begin transaction")
     try:
         yield con
-        con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
+    else:
+        con.execute("commit")  # a commit that fails has ended the transaction itself: nothing to roll back
     finally:
         for name in frames:
             con.unregister(name)
 
 
+def retry_conflicts(write: Callable[[], T], attempts: int = 6) -> T:
+    """Run `write` (one transaction) again when it conflicted with a concurrent run's transaction on the lake.
+
+    DuckLake retries conflicting appends by itself, not two runs creating the same table, nor deleting from the
+    same file; the losing transaction was rolled back whole, so running it again is safe."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except duckdb.TransactionException as error:
+            if "conflict" not in str(error).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt * (1 + random.random()))
+    raise AssertionError("unreachable")
+
+
 def _ensure_quarantine_tables(con: duckdb.DuckDBPyConnection) -> None:
     """The raw schema and its two quarantine tables: rejected rows, and files rejected whole."""
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
-    con.execute(
-        f"create table if not exists {QUARANTINE_TABLE} (source_table varchar, _partition_date date, "
-        "reason varchar, record varchar, quarantined_at timestamp)"
-    )
+    if table_columns(con, QUARANTINE_TABLE) is None:
+        con.execute(f"create table {QUARANTINE_TABLE} (source_table varchar, _partition_date date, reason varchar, record varchar, "
+                    "quarantined_at timestamp)")
+        lake.partition_by_day(con, QUARANTINE_TABLE)
     con.execute(
         f"create table if not exists {QUARANTINED_FILES_TABLE} (source_table varchar, landing_path varchar, quarantined_path varchar, "
         "_partition_date date, reason varchar, rows bigint, quarantined_at timestamp)"
@@ -112,10 +148,9 @@ def _ensure_quarantine_tables(con: duckdb.DuckDBPyConnection) -> None:
 def _ensure_tables(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     _ensure_quarantine_tables(con)
     con.register("_incoming", frame.to_arrow())
-    con.execute(
-        f"create table if not exists {table} as "
-        "select *, null::date as _partition_date, null::timestamp as _loaded_at from _incoming limit 0"
-    )
+    if table_columns(con, table) is None:
+        con.execute(f"create table {table} as select *, null::date as _partition_date, null::timestamp as _loaded_at from _incoming limit 0")
+        lake.partition_by_day(con, table)
     existing = [r[0] for r in con.execute(f"select column_name from (describe {table})").fetchall()]
     wanted = [*frame.columns, "_partition_date", "_loaded_at"]
     if existing != wanted:
@@ -138,8 +173,12 @@ def replace_partitions(
     All partitions go in one transaction: a crash or an error leaves the previous state. Quarantined files stay
     recorded when their partition is re-run: they were moved out of the landing folder.
     """
-    if not batches:
-        return
+    if batches:
+        retry_conflicts(lambda: _replace_partitions(con, table, batches, quarantined_files))
+
+
+def _replace_partitions(con: duckdb.DuckDBPyConnection, table: str, batches: dict[dt.date | None, tuple[pl.DataFrame, pl.DataFrame]],
+                        quarantined_files: pl.DataFrame | None) -> None:
     first_valid = next(iter(batches.values()))[0]
     with transaction(con):
         _ensure_tables(con, table, first_valid)
@@ -173,8 +212,10 @@ def _record_files(con: duckdb.DuckDBPyConnection, table: str, files: pl.DataFram
 
 def record_quarantined_files(con: duckdb.DuckDBPyConnection, table: str, files: pl.DataFrame) -> None:
     """Record landing files of `table` quarantined whole (`QUARANTINED_FILES_SCHEMA`) when no row is written with them."""
-    with transaction(con):
-        _record_files(con, table, files)
+    def record() -> None:
+        with transaction(con):
+            _record_files(con, table, files)
+    retry_conflicts(record)
 
 
 def known_machine_ids(con: duckdb.DuckDBPyConnection) -> pl.Series:

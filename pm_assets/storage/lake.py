@@ -1,0 +1,154 @@
+"""The warehouse of the scale profile: a DuckLake, its catalog in PostgreSQL and its data as Parquet in S3.
+
+Chosen by setting `PM_LAKE_CATALOG`; unset, the warehouse is the single DuckDB file. Many processes may write
+one lake at once (DuckLake retries conflicting appends), so the lake has no single-writer lock. dbt's profile
+(`dbt_sensors/profiles.yml`, target `lake`) attaches the same lake from the same variables.
+
+DuckDB would download its extensions at run time; they come from PyPI wheels instead (`duckdb-extension-*`),
+installed into `extensions_dir()` rather than the home directory.
+"""
+
+import os
+from pathlib import Path
+
+import duckdb
+from duckdb_extensions import import_extension
+
+from pm_assets.storage import paths
+
+#: The name the lake is attached as, and made the default database under: every table keeps its `schema.table` name.
+ALIAS = "lake"
+EXTENSIONS = ("ducklake", "postgres_scanner", "httpfs")
+
+
+class LakeSettingsError(ValueError):
+    """The scale profile is asked for (`PM_LAKE_CATALOG`) without the rest of what it needs."""
+
+
+def configured() -> bool:
+    """Whether the warehouse is a DuckLake (`PM_LAKE_CATALOG` set) rather than the DuckDB file."""
+    return bool(os.environ.get("PM_LAKE_CATALOG"))
+
+
+def catalog() -> str:
+    """The DuckLake metadata location after `ducklake:`, e.g. `postgres:dbname=lake host=db user=pm`."""
+    return os.environ["PM_LAKE_CATALOG"]
+
+
+def data_path() -> str:
+    """Where the lake's Parquet files go (`PM_LAKE_DATA_PATH`, e.g. `s3://bucket/lake/`)."""
+    value = os.environ.get("PM_LAKE_DATA_PATH")
+    if not value:
+        raise LakeSettingsError("PM_LAKE_CATALOG is set but PM_LAKE_DATA_PATH is not: set it to the lake's data folder, "
+                                "e.g. s3://my-bucket/lake/ (see deploy/README.md)")
+    return value
+
+
+def extensions_dir() -> Path:
+    """DuckDB's extension directory, beside the data (`PM_DUCKDB_EXTENSIONS` to move it): never the home directory."""
+    return Path(os.environ.get("PM_DUCKDB_EXTENSIONS") or paths.data_dir() / "duckdb_extensions")
+
+
+def connection_config() -> dict[str, str | bool]:
+    """DuckDB settings of every lake connection: extensions only from `extensions_dir()`, never downloaded."""
+    return {"extension_directory": str(extensions_dir()), "autoinstall_known_extensions": False}
+
+
+def install_extensions() -> None:
+    """Install the extensions from their wheels into `extensions_dir()` (idempotent), for this process and dbt's."""
+    installed = extensions_dir() / f"v{duckdb.__version__}"
+    missing = [name for name in EXTENSIONS if not any(installed.glob(f"*/{name}.duckdb_extension"))]
+    if not missing:
+        return
+    con = duckdb.connect(":memory:", config=connection_config())
+    try:
+        for name in missing:
+            import_extension(name, con=con)
+    finally:
+        con.close()
+
+
+def s3_secret_sql() -> str:
+    """The S3 credentials of the lake's data path, from the standard AWS variables; `PM_S3_ENDPOINT` (host:port),
+    `PM_S3_USE_SSL` and `PM_S3_URL_STYLE` point it at an S3-compatible store (MinIO, moto)."""
+    options = {
+        "TYPE": "s3",
+        "KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+        "SECRET": os.environ.get("AWS_SECRET_ACCESS_KEY", ""),
+        "REGION": os.environ.get("AWS_REGION", "us-east-1"),
+        "ENDPOINT": os.environ.get("PM_S3_ENDPOINT", "s3.amazonaws.com"),
+        "URL_STYLE": os.environ.get("PM_S3_URL_STYLE", "vhost"),
+        "USE_SSL": os.environ.get("PM_S3_USE_SSL", "true"),
+    }
+    quoted = ", ".join(f"{key} {value if key in ('TYPE', 'USE_SSL') else _quote(value)}" for key, value in options.items())
+    return f"CREATE OR REPLACE SECRET pm_lake_s3 ({quoted})"
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def connect(read_only: bool, memory_limit: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the lake attached as its default database."""
+    location = data_path()
+    install_extensions()
+    con = duckdb.connect(":memory:", config={**connection_config(), "memory_limit": memory_limit})
+    try:
+        if location.startswith("s3://"):
+            con.execute(s3_secret_sql())
+        options = f"DATA_PATH {_quote(location)}" + (", READ_ONLY" if read_only else "")
+        con.execute(f"ATTACH {_quote('ducklake:' + catalog())} AS {ALIAS} ({options})")
+        con.execute(f"USE {ALIAS}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+#: The lake's tables laid out by day, and the column that says the day (a date, or a timestamp: `ts`), so runs of
+#: different days never write, nor delete from, the same file. Every other table is small and rewritten whole.
+DAY_COLUMNS = {
+    "raw.telemetry": "_partition_date",
+    "raw.events": "_partition_date",
+    "raw.quarantine": "_partition_date",
+    "features.machine_features": "ts",
+    "monitoring.predictions": "ts",
+}
+
+
+def partition_by_day(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Lay out `table` by day if it is one of `DAY_COLUMNS`; call it right after creating it. On the DuckDB file: nothing."""
+    if not configured() or table not in DAY_COLUMNS:
+        return
+    column = DAY_COLUMNS[table]
+    keys = f"year({column}), month({column}), day({column})" if column == "ts" else column
+    con.execute(f"ALTER TABLE {table} SET PARTITIONED BY ({keys})")
+
+
+def import_warehouse(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, int]:
+    """Copy every table of a single-machine warehouse file into the (empty) lake, day-keyed ones laid out by day, in
+    one transaction; return rows per table. Views are not copied: `pm ingest` has dbt build them on the lake."""
+    con.execute(f"ATTACH {_quote(str(path))} AS single_machine (READ_ONLY)")
+    try:
+        tables = [f"{schema}.{name}" for schema, name in con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = 'single_machine' order by 1, 2").fetchall()]
+        existing = {f"{schema}.{name}" for schema, name in con.execute(
+            f"select schema_name, table_name from duckdb_tables() where database_name = '{ALIAS}'").fetchall()}
+        if clash := sorted(existing & set(tables)):
+            raise ValueError(f"the lake already holds {', '.join(clash)}: import into an empty lake (a new catalog database)")
+        copied = {}
+        con.execute("begin transaction")
+        try:
+            for table in tables:
+                con.execute(f"create schema if not exists {table.split('.')[0]}")
+                con.execute(f"create table {table} as select * from single_machine.{table} limit 0")
+                partition_by_day(con, table)
+                con.execute(f"insert into {table} select * from single_machine.{table}")
+                copied[table] = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+        except BaseException:
+            con.execute("rollback")
+            raise
+        con.execute("commit")
+        return copied
+    finally:
+        con.execute("DETACH single_machine")
