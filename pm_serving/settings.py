@@ -41,7 +41,7 @@ class Settings:
 
 
 def _follow_alias() -> bool:
-    follow = os.environ.get("PM_SERVE_FOLLOW") or ("alias" if registry.tracking_uri().startswith(("http://", "https://")) else "pointer")
+    follow = os.environ.get("PM_SERVE_FOLLOW") or ("alias" if registry.on_tracking_server() else "pointer")
     if follow not in ("alias", "pointer"):
         raise ValueError(f"PM_SERVE_FOLLOW is {follow!r}: it must be 'alias' (poll the registry) or 'pointer' (poll the champion file)")
     return follow == "alias"

@@ -258,11 +258,8 @@ def cmd_lake_import(args: argparse.Namespace) -> None:
     source = Path(args.warehouse) if args.warehouse else paths.warehouse_path()
     if not source.exists():
         sys.exit(f"pm: error: no warehouse file at {source}")
-    con = lake.connect(read_only=False, memory_limit=warehouse.memory_limit())
-    try:
-        copied = lake.import_warehouse(con, source)
-    finally:
-        con.close()
+    with contextlib.closing(lake.connect(read_only=False, memory_limit=warehouse.memory_limit())) as con:
+        copied = warehouse.import_into_lake(con, source)
     for table, rows in copied.items():
         print(f"  {table}: {rows:,} rows")
     print(f"imported {len(copied)} tables from {source} into the lake; run `pm ingest` to build the dbt views on it")

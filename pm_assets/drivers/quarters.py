@@ -136,7 +136,7 @@ def quarter_table(quarters: list[Quarter], summary: LoopSummary, frozen: str, en
                 until = dt.datetime.combine(quarter.last_day + dt.timedelta(days=1), dt.time())
                 on_late = [frame.filter(pl.col("ts").is_between(late, until, closed="left")) for frame in (alerts, mine, oracle)]
                 if on_late[0]["rul"].is_not_null().any():
-                    row["last_days"] = {"from": late.date().isoformat(), **_compared(*on_late, bundles, frozen)}
+                    row["last_days"] = {"from": late.date().isoformat(), "to": quarter.last_day.isoformat(), **_compared(*on_late, bundles, frozen)}
             table.append(row)
     return table
 
@@ -161,7 +161,7 @@ def describe(table: list[dict]) -> list[str]:
             continue
         lines.append(_figures(row["quarter"], row["engines"], row, events))
         if "last_days" in row:
-            lines.append(_figures("  end", "", row["last_days"], f"the rows of {row['last_days']['from']}..{row['days'].split('..')[1]}"))
+            lines.append(_figures("  end", "", row["last_days"], f"the rows of {row['last_days']['from']}..{row['last_days']['to']}"))
     return lines
 
 

@@ -21,7 +21,7 @@ import polars as pl
 
 from pm_assets.core.feature_state import empty_state
 from pm_assets.core.features import FeatureSpec, extend_features
-from pm_assets.storage import lake, warehouse
+from pm_assets.storage import warehouse
 from pm_assets.storage.warehouse import transaction
 
 SCHEMA = "features"
@@ -82,9 +82,7 @@ def write_day(con: duckdb.DuckDBPyConnection, day: dt.date, features: pl.DataFra
 
 def _write_day(con: duckdb.DuckDBPyConnection, start: dt.datetime, day: dt.date, features: pl.DataFrame, state: pl.DataFrame) -> None:
     with transaction(con, _features=features, _state=state):
-        if warehouse.table_columns(con, FEATURES_TABLE) is None:
-            con.execute(f"create table {FEATURES_TABLE} as select * from _features limit 0")
-            lake.partition_by_day(con, FEATURES_TABLE)
+        warehouse.create_table(con, FEATURES_TABLE, "as select * from _features limit 0")
         con.execute(f"create table if not exists {STATE_TABLE} as select * from _state limit 0")
         con.execute(f"delete from {FEATURES_TABLE} where ts >= $start and ts < $end", {"start": start, "end": start + dt.timedelta(days=1)})
         con.execute(f"delete from {STATE_TABLE} where as_of = $day", {"day": day})

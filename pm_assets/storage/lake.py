@@ -80,11 +80,12 @@ def s3_secret_sql() -> str:
         "URL_STYLE": os.environ.get("PM_S3_URL_STYLE", "vhost"),
         "USE_SSL": os.environ.get("PM_S3_USE_SSL", "true"),
     }
-    quoted = ", ".join(f"{key} {value if key in ('TYPE', 'USE_SSL') else _quote(value)}" for key, value in options.items())
+    quoted = ", ".join(f"{key} {value if key in ('TYPE', 'USE_SSL') else sql_string(value)}" for key, value in options.items())
     return f"CREATE OR REPLACE SECRET pm_lake_s3 ({quoted})"
 
 
-def _quote(value: str) -> str:
+def sql_string(value: str) -> str:
+    """`value` as an SQL string literal."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -96,8 +97,8 @@ def connect(read_only: bool, memory_limit: str) -> duckdb.DuckDBPyConnection:
     try:
         if location.startswith("s3://"):
             con.execute(s3_secret_sql())
-        options = f"DATA_PATH {_quote(location)}" + (", READ_ONLY" if read_only else "")
-        con.execute(f"ATTACH {_quote('ducklake:' + catalog())} AS {ALIAS} ({options})")
+        options = f"DATA_PATH {sql_string(location)}" + (", READ_ONLY" if read_only else "")
+        con.execute(f"ATTACH {sql_string('ducklake:' + catalog())} AS {ALIAS} ({options})")
         con.execute(f"USE {ALIAS}")
     except BaseException:
         con.close()
@@ -123,32 +124,3 @@ def partition_by_day(con: duckdb.DuckDBPyConnection, table: str) -> None:
     column = DAY_COLUMNS[table]
     keys = f"year({column}), month({column}), day({column})" if column == "ts" else column
     con.execute(f"ALTER TABLE {table} SET PARTITIONED BY ({keys})")
-
-
-def import_warehouse(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, int]:
-    """Copy every table of a single-machine warehouse file into the (empty) lake, day-keyed ones laid out by day, in
-    one transaction; return rows per table. Views are not copied: `pm ingest` has dbt build them on the lake."""
-    con.execute(f"ATTACH {_quote(str(path))} AS single_machine (READ_ONLY)")
-    try:
-        tables = [f"{schema}.{name}" for schema, name in con.execute(
-            "select schema_name, table_name from duckdb_tables() where database_name = 'single_machine' order by 1, 2").fetchall()]
-        existing = {f"{schema}.{name}" for schema, name in con.execute(
-            f"select schema_name, table_name from duckdb_tables() where database_name = '{ALIAS}'").fetchall()}
-        if clash := sorted(existing & set(tables)):
-            raise ValueError(f"the lake already holds {', '.join(clash)}: import into an empty lake (a new catalog database)")
-        copied = {}
-        con.execute("begin transaction")
-        try:
-            for table in tables:
-                con.execute(f"create schema if not exists {table.split('.')[0]}")
-                con.execute(f"create table {table} as select * from single_machine.{table} limit 0")
-                partition_by_day(con, table)
-                con.execute(f"insert into {table} select * from single_machine.{table}")
-                copied[table] = con.execute(f"select count(*) from {table}").fetchall()[0][0]
-        except BaseException:
-            con.execute("rollback")
-            raise
-        con.execute("commit")
-        return copied
-    finally:
-        con.execute("DETACH single_machine")

@@ -39,16 +39,19 @@ def tracking_uri() -> str:
     return paths.mlflow_tracking_uri()
 
 
+def on_tracking_server() -> bool:
+    """Whether the registry is an MLflow tracking server (the scale profile) rather than the local SQLite store."""
+    return tracking_uri().startswith(("http://", "https://"))
+
+
 def ensure_experiment() -> str:
     """Create the experiment with its artifacts under the data dir (not MLflow's default ./mlruns), or, on a
     tracking server, where the server keeps artifacts (`mlflow server --artifacts-destination`)."""
     paths.data_dir().mkdir(parents=True, exist_ok=True)
-    uri = tracking_uri()
-    mlflow.set_tracking_uri(uri)
+    mlflow.set_tracking_uri(tracking_uri())
     experiment = mlflow.get_experiment_by_name(EXPERIMENT)
     if experiment is None:
-        on_server = uri.startswith(("http://", "https://"))
-        return mlflow.create_experiment(EXPERIMENT, artifact_location=None if on_server else paths.mlflow_artifacts_dir().as_uri())
+        return mlflow.create_experiment(EXPERIMENT, artifact_location=None if on_tracking_server() else paths.mlflow_artifacts_dir().as_uri())
     return experiment.experiment_id
 
 

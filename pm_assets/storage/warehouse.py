@@ -132,13 +132,17 @@ def retry_conflicts(write: Callable[[], T], attempts: int = 6) -> T:
     raise AssertionError("unreachable")
 
 
+def create_table(con: duckdb.DuckDBPyConnection, table: str, definition: str) -> None:
+    """`create table {table} {definition}` unless it exists, laid out by day on the lake when day-keyed (`lake.DAY_COLUMNS`)."""
+    if table_columns(con, table) is None:
+        con.execute(f"create table {table} {definition}")
+        lake.partition_by_day(con, table)
+
+
 def _ensure_quarantine_tables(con: duckdb.DuckDBPyConnection) -> None:
     """The raw schema and its two quarantine tables: rejected rows, and files rejected whole."""
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
-    if table_columns(con, QUARANTINE_TABLE) is None:
-        con.execute(f"create table {QUARANTINE_TABLE} (source_table varchar, _partition_date date, reason varchar, record varchar, "
-                    "quarantined_at timestamp)")
-        lake.partition_by_day(con, QUARANTINE_TABLE)
+    create_table(con, QUARANTINE_TABLE, "(source_table varchar, _partition_date date, reason varchar, record varchar, quarantined_at timestamp)")
     con.execute(
         f"create table if not exists {QUARANTINED_FILES_TABLE} (source_table varchar, landing_path varchar, quarantined_path varchar, "
         "_partition_date date, reason varchar, rows bigint, quarantined_at timestamp)"
@@ -148,9 +152,7 @@ def _ensure_quarantine_tables(con: duckdb.DuckDBPyConnection) -> None:
 def _ensure_tables(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     _ensure_quarantine_tables(con)
     con.register("_incoming", frame.to_arrow())
-    if table_columns(con, table) is None:
-        con.execute(f"create table {table} as select *, null::date as _partition_date, null::timestamp as _loaded_at from _incoming limit 0")
-        lake.partition_by_day(con, table)
+    create_table(con, table, "as select *, null::date as _partition_date, null::timestamp as _loaded_at from _incoming limit 0")
     existing = [r[0] for r in con.execute(f"select column_name from (describe {table})").fetchall()]
     wanted = [*frame.columns, "_partition_date", "_loaded_at"]
     if existing != wanted:
@@ -234,3 +236,28 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str] | Non
     rows = con.execute("select column_name from information_schema.columns where table_schema = $s and table_name = $t "
                        "order by ordinal_position", {"s": schema, "t": name}).fetchall()
     return [r[0] for r in rows] or None
+
+
+def import_into_lake(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, int]:
+    """Copy every table of a single-machine warehouse file into the (empty) lake `con` is on, day-keyed ones laid
+    out by day, in one transaction; return rows per table. Views are not copied: `pm ingest` has dbt build them on the lake."""
+    con.execute(f"ATTACH {lake.sql_string(str(path))} AS single_machine (READ_ONLY)")
+    try:
+        tables = [f"{schema}.{name}" for schema, name in con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = 'single_machine' order by 1, 2").fetchall()]
+        existing = {f"{schema}.{name}" for schema, name in con.execute(
+            f"select schema_name, table_name from duckdb_tables() where database_name = '{lake.ALIAS}'").fetchall()}
+        if clash := sorted(existing & set(tables)):
+            raise ValueError(f"the lake already holds {', '.join(clash)}: import into an empty lake (a new catalog database)")
+        copied = {}
+        with transaction(con):
+            for table in tables:
+                con.execute(f"create schema if not exists {table.split('.')[0]}")
+                # not `create_table`: its existence check would see the attached file's table of the same name
+                con.execute(f"create table {table} as select * from single_machine.{table} limit 0")
+                lake.partition_by_day(con, table)
+                con.execute(f"insert into {table} select * from single_machine.{table}")
+                copied[table] = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+        return copied
+    finally:
+        con.execute("DETACH single_machine")

@@ -20,9 +20,8 @@ from pm_assets.core.models import ModelBundle
 from pm_assets.core.scoring import with_predictions
 from pm_assets.defs.partitions import daily_partitions, day_window, single_run_backfill
 from pm_assets.defs.resources import WarehouseResource
-from pm_assets.storage import feature_store, lake, registry
-from pm_assets.storage.warehouse import table_columns
-from pm_assets.storage.warehouse import transaction
+from pm_assets.storage import feature_store, registry
+from pm_assets.storage.warehouse import create_table, transaction
 
 PREDICTIONS_TABLE = "monitoring.predictions"
 
@@ -92,10 +91,8 @@ def champion_predictions(context: dg.AssetExecutionContext, warehouse: Warehouse
     rows = alerts = 0
     with warehouse.connect() as con:
         con.execute("create schema if not exists monitoring")
-        if table_columns(con, PREDICTIONS_TABLE) is None:
-            con.execute(f"create table {PREDICTIONS_TABLE} (machine_id varchar, ts timestamp, model_version varchar, "
-                        "predicted_rul double, failure_probability double, alert boolean)")
-            lake.partition_by_day(con, PREDICTIONS_TABLE)
+        create_table(con, PREDICTIONS_TABLE, "(machine_id varchar, ts timestamp, model_version varchar, predicted_rul double, "
+                     "failure_probability double, alert boolean)")
         for key in context.partition_keys:
             day = dt.date.fromisoformat(key)
             _, _, table_spec = feature_store.read_state(con, day + dt.timedelta(days=1))
