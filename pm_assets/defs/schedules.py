@@ -1,18 +1,60 @@
 """The daily work: load the day's landing files, rebuild its marts, compute its features, score it (champion,
-and challenger in shadow), decide on the challenger, check drift and accuracy, refresh the fleet's scores."""
+and challenger in shadow), decide on the challenger, check drift and accuracy, refresh the fleet's scores.
+
+Sharded (`PM_SHARDS` > 1), loading the day's raw tables is a job of its own, `ingest_shard`, one run per machine
+shard (tagged `pm/shard`, so the instance runs shards in parallel, one run per shard at a time); the `daily` job
+then does the rest of the day once every shard has landed (sensor `daily_after_shards`).
+"""
+
+import datetime as dt
 
 import dagster as dg
 
 from pm_assets.defs.assets.dbt import dbt_daily_models
-from pm_assets.defs.partitions import daily_partitions
+from pm_assets.defs.partitions import DAY, SHARD, SHARDS, daily_partitions, raw_partition_key, raw_partitions
+from pm_assets.drivers.instance_config import SHARD_TAG
 
+RAW_ASSETS = ("raw_telemetry", "raw_events")
 #: With the daily dbt models (`dbt_daily_models`) between the raw tables and the rest.
-DAILY_ASSETS = ("raw_telemetry", "raw_events", "machine_features", "champion_predictions", "challenger_gate", "drift_report",
-                "model_performance", "fleet_scores")
+DAY_ASSETS = ("machine_features", "champion_predictions", "challenger_gate", "drift_report", "model_performance", "fleet_scores")
+DAILY_ASSETS = (*RAW_ASSETS, *DAY_ASSETS) if SHARDS == 1 else DAY_ASSETS
 daily_job = dg.define_asset_job(
     "daily",
     selection=dg.AssetSelection.assets(*DAILY_ASSETS) | dg.AssetSelection.assets(*dbt_daily_models.keys),
     partitions_def=daily_partitions,
-    description="Ingest a day, rebuild its daily marts and features, log the champion's predictions, check drift and matured accuracy",
+    description="Ingest a day, rebuild its daily marts and features, log the champion's predictions, check drift and matured accuracy"
+    if SHARDS == 1 else "Rebuild a day's daily marts and features once its shards are loaded, log the champion's predictions, "
+                        "check drift and matured accuracy",
 )
-daily_schedule = dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=1)
+
+if SHARDS == 1:
+    daily_schedule = dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=1)
+else:
+    ingest_shard_job = dg.define_asset_job("ingest_shard", selection=dg.AssetSelection.assets(*RAW_ASSETS), partitions_def=raw_partitions,
+                                           description="Load one machine shard of a day's landing files into the raw tables")
+
+    @dg.schedule(job=ingest_shard_job, cron_schedule="0 1 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
+    def ingest_shards_schedule(context: dg.ScheduleEvaluationContext):
+        """Every shard of yesterday, one run each."""
+        day = (context.scheduled_execution_time - dt.timedelta(days=1)).date()
+        for shard in range(SHARDS):
+            yield dg.RunRequest(run_key=f"{day}-{shard}", partition_key=raw_partition_key(day, shard), tags={SHARD_TAG: str(shard)})
+
+    def _days_of_every_shard(instance: dg.DagsterInstance) -> set[str]:
+        """The days that every shard of both raw tables has loaded."""
+        per_asset = []
+        for name in RAW_ASSETS:
+            keys = [raw_partitions.get_partition_key_from_str(key) for key in instance.get_materialized_partitions(dg.AssetKey(name))]
+            shards_of: dict[str, set[str]] = {}
+            for key in keys:
+                shards_of.setdefault(key.keys_by_dimension[DAY], set()).add(key.keys_by_dimension[SHARD])
+            per_asset.append({day for day, shards in shards_of.items() if len(shards) == SHARDS})
+        return set.intersection(*per_asset)
+
+    @dg.sensor(job=daily_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+    def daily_after_shards(context: dg.SensorEvaluationContext):
+        """Request the `daily` run of a day once every machine shard of it is loaded (once per day: the run key)."""
+        days = sorted(_days_of_every_shard(context.instance))[-7:]
+        if not days:
+            return dg.SkipReason("no day has all its shards loaded yet")
+        return [dg.RunRequest(run_key=f"daily-{day}", partition_key=day) for day in days]

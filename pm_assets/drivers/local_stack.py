@@ -90,6 +90,12 @@ def _wait_for(url: str, what: str, process: subprocess.Popen, timeout: float = 1
     raise TimeoutError(f"{what} did not answer {url} within {timeout:.0f} s")
 
 
+def create_database(port: int, name: str) -> None:
+    """A new, empty database on the local cluster (e.g. the catalog of another lake)."""
+    subprocess.run(_as_postgres_user([str(postgres_bin_dir() / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "pm", name]),
+                   check=True, capture_output=True)
+
+
 @contextlib.contextmanager
 def _postgres(root: Path, port: int) -> Iterator[None]:
     bin_dir = postgres_bin_dir()
@@ -103,8 +109,7 @@ def _postgres(root: Path, port: int) -> Iterator[None]:
                                       "-w", "start"]), check=True, capture_output=True)
     try:
         for database in DATABASES:
-            subprocess.run(_as_postgres_user([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "pm", database]),
-                           check=True, capture_output=True)
+            create_database(port, database)
         yield
     finally:
         subprocess.run(_as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)

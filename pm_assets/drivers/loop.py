@@ -16,7 +16,7 @@ import dagster as dg
 
 from pm_assets.defs.sensors import WATCHED_CHECKS
 from pm_assets.drivers.healing import alarm_days_after, frozen_vs_healed
-from pm_assets.drivers.runner import instance, run_job
+from pm_assets.drivers.runner import instance, run_day, run_job
 from pm_assets.drivers.sensor_ticks import SENSOR_NAME, evaluate_retrain_sensor
 from pm_assets.storage import paths, registry
 from pm_assets.storage.atomic import write_atomic
@@ -178,7 +178,7 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
         _catch_up(summary, resume[1], log)
 
     for i, day in enumerate(days, 1):
-        daily = run_job("daily", partition_key=day.isoformat())
+        daily = run_day(day)
         failed = _failed_checks(daily)
         drift, accuracy, gate, scored = (_metadata(daily, asset) for asset in ("drift_report", "model_performance", "challenger_gate",
                                                                               "champion_predictions"))

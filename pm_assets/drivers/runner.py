@@ -14,8 +14,10 @@ from collections.abc import Sequence
 import dagster as dg
 
 from pm_assets.definitions import defs
+from pm_assets.defs.partitions import SHARDS, raw_partition_key
 from pm_assets.defs.resources import platform_resources
-from pm_assets.drivers.instance_config import write_instance_config
+from pm_assets.defs.schedules import RAW_ASSETS
+from pm_assets.drivers.instance_config import SHARD_TAG, write_instance_config
 from pm_assets.storage import feature_store, model_files, paths, registry, warehouse
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
@@ -106,11 +108,18 @@ def _selection(names: str) -> dg.AssetSelection:
 
 def materialize(names: str, days: tuple[dt.date, dt.date] | None = None, tags: dict[str, str] | None = None,
                 run_config: dict | None = None, instance_: dg.DagsterInstance | None = None,
-                raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
-    """Materialize the named assets; `days` (first, last) for partitioned ones. Raises on failure."""
+                raise_on_error: bool = True, shard: int | None = None) -> dg.ExecuteInProcessResult:
+    """Materialize the named assets; `days` (first, last) for partitioned ones. Raises on failure.
+
+    Sharded (`PM_SHARDS` > 1), the raw tables load one machine shard per run: `shard`, or else every shard in turn
+    (the result is the last shard's)."""
+    if days is not None and SHARDS > 1 and set(names.split()) & set(RAW_ASSETS):
+        if shard is None:
+            return [materialize(names, days, tags, run_config, instance_, raise_on_error, s) for s in range(SHARDS)][-1]
+        tags = {**(tags or {}), SHARD_TAG: str(shard)}
     run_tags = _own_tags(tags)
     if days is not None:
-        run_tags |= {PARTITION_RANGE_START: days[0].isoformat(), PARTITION_RANGE_END: days[1].isoformat()}
+        run_tags |= {PARTITION_RANGE_START: raw_partition_key(days[0], shard), PARTITION_RANGE_END: raw_partition_key(days[1], shard)}
     with _run_log():
         return dg.materialize(
             list(defs.assets or []),
@@ -132,6 +141,14 @@ def run_job(name: str, partition_key: str | None = None, tags: dict[str, str] | 
     with _run_log():
         return current.resolve_job_def(name).execute_in_process(
             partition_key=partition_key, tags=_own_tags(tags), run_config=_QUIET | (run_config or {}), instance=instance())
+
+
+def run_day(day: dt.date) -> dg.ExecuteInProcessResult:
+    """The `daily` job of one day; sharded, after loading each machine shard of the day (the schedule and the
+    sensor `daily_after_shards` do the same as parallel runs on the instance)."""
+    if SHARDS > 1:
+        materialize(" ".join(RAW_ASSETS), (day, day))
+    return run_job("daily", partition_key=day.isoformat())
 
 
 def last_daily_day() -> dt.date | None:

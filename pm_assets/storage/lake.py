@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 from duckdb_extensions import import_extension
 
+from pm_assets.core.shards import SHARD_COLUMN
 from pm_assets.storage import paths
 
 #: The name the lake is attached as, and made the default database under: every table keeps its `schema.table` name.
@@ -107,7 +108,8 @@ def connect(read_only: bool, memory_limit: str) -> duckdb.DuckDBPyConnection:
 
 
 #: The lake's tables laid out by day, and the column that says the day (a date, or a timestamp: `ts`), so runs of
-#: different days never write, nor delete from, the same file. Every other table is small and rewritten whole.
+#: different days never write, nor delete from, the same file; a table with a shard column (`PM_SHARDS` > 1) is laid
+#: out by shard too, for the shards of a day. Every other table is small and rewritten whole.
 DAY_COLUMNS = {
     "raw.telemetry": "_partition_date",
     "raw.events": "_partition_date",
@@ -118,9 +120,15 @@ DAY_COLUMNS = {
 
 
 def partition_by_day(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Lay out `table` by day if it is one of `DAY_COLUMNS`; call it right after creating it. On the DuckDB file: nothing."""
+    """Lay out `table` by day (and shard) if it is one of `DAY_COLUMNS`; call it right after creating it. On the DuckDB
+    file: nothing."""
     if not configured() or table not in DAY_COLUMNS:
         return
     column = DAY_COLUMNS[table]
     keys = f"year({column}), month({column}), day({column})" if column == "ts" else column
+    schema, name = table.split(".")
+    if con.execute("select count(*) from information_schema.columns where table_catalog = current_database() and table_schema = $s "
+                   "and table_name = $t and column_name = $c",
+                   {"s": schema, "t": name, "c": SHARD_COLUMN}).fetchall()[0][0]:
+        keys += f", {SHARD_COLUMN}"
     con.execute(f"ALTER TABLE {table} SET PARTITIONED BY ({keys})")

@@ -17,6 +17,7 @@ from typing import TypeVar
 import duckdb
 import polars as pl
 
+from pm_assets.core.shards import SHARD_COLUMN, shard_count
 from pm_assets.storage import lake
 
 RAW_SCHEMA = "raw"
@@ -140,21 +141,29 @@ def create_table(con: duckdb.DuckDBPyConnection, table: str, definition: str) ->
 
 
 def _ensure_quarantine_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """The raw schema and its two quarantine tables: rejected rows, and files rejected whole."""
+    """The raw schema and its two quarantine tables: rejected rows (with their shard, when sharded), and files rejected whole."""
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
-    create_table(con, QUARANTINE_TABLE, "(source_table varchar, _partition_date date, reason varchar, record varchar, quarantined_at timestamp)")
+    shard = f"{SHARD_COLUMN} integer, " if shard_count() > 1 else ""
+    create_table(con, QUARANTINE_TABLE, f"(source_table varchar, _partition_date date, {shard}reason varchar, record varchar, "
+                                        "quarantined_at timestamp)")
     con.execute(
         f"create table if not exists {QUARANTINED_FILES_TABLE} (source_table varchar, landing_path varchar, quarantined_path varchar, "
         "_partition_date date, reason varchar, rows bigint, quarantined_at timestamp)"
     )
 
 
-def _ensure_tables(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+def _ensure_tables(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, sharded: bool) -> None:
     _ensure_quarantine_tables(con)
     con.register("_incoming", frame.to_arrow())
-    create_table(con, table, "as select *, null::date as _partition_date, null::timestamp as _loaded_at from _incoming limit 0")
+    lineage = ["_partition_date", *([SHARD_COLUMN] if sharded else []), "_loaded_at"]
+    create_table(con, table, f"as select *, null::date as _partition_date, {'null::integer as _shard, ' if sharded else ''}"
+                             "null::timestamp as _loaded_at from _incoming limit 0")
     existing = [r[0] for r in con.execute(f"select column_name from (describe {table})").fetchall()]
-    wanted = [*frame.columns, "_partition_date", "_loaded_at"]
+    wanted = [*frame.columns, *lineage]
+    if (SHARD_COLUMN in existing) != sharded:
+        raise ValueError(f"warehouse table {table} was loaded {'with' if not sharded else 'without'} machine shards, and PM_SHARDS now "
+                         f"says {'no' if not sharded else ''} shards: a warehouse keeps the shard count it was first loaded with "
+                         "(load again into a new warehouse to change it)")
     if existing != wanted:
         missing, extra = sorted(set(existing) - set(wanted)), sorted(set(wanted) - set(existing))
         raise ValueError(
@@ -168,36 +177,40 @@ def replace_partitions(
     table: str,
     batches: dict[dt.date | None, tuple[pl.DataFrame, pl.DataFrame]],
     quarantined_files: pl.DataFrame | None = None,
+    shard: int | None = None,
 ) -> None:
     """Replace rows and quarantine of each partition (`None`: the whole table) with `(valid, quarantined)`, and
-    record `quarantined_files` (`QUARANTINED_FILES_SCHEMA`; a file recorded before is recorded again).
+    record `quarantined_files` (`QUARANTINED_FILES_SCHEMA`; a file recorded before is recorded again). With a
+    `shard`, a partition is that machine shard of the day, and the table keeps each row's shard.
 
     All partitions go in one transaction: a crash or an error leaves the previous state. Quarantined files stay
     recorded when their partition is re-run: they were moved out of the landing folder.
     """
     if batches:
-        retry_conflicts(lambda: _replace_partitions(con, table, batches, quarantined_files))
+        retry_conflicts(lambda: _replace_partitions(con, table, batches, quarantined_files, shard))
 
 
 def _replace_partitions(con: duckdb.DuckDBPyConnection, table: str, batches: dict[dt.date | None, tuple[pl.DataFrame, pl.DataFrame]],
-                        quarantined_files: pl.DataFrame | None) -> None:
+                        quarantined_files: pl.DataFrame | None, shard: int | None) -> None:
     first_valid = next(iter(batches.values()))[0]
+    sharded = shard is not None
     with transaction(con):
-        _ensure_tables(con, table, first_valid)
+        _ensure_tables(con, table, first_valid, sharded)
         if quarantined_files is not None:
             _record_files(con, table, quarantined_files)
         for day, (valid, quarantined) in batches.items():
-            where = "true" if day is None else "_partition_date = $day"
-            params = {} if day is None else {"day": day}
-            con.execute(f"delete from {table} where {where}", params)
-            con.execute(f"delete from {QUARANTINE_TABLE} where source_table = $table and ({where})", {"table": table, **params})
+            params = {"day": day, **({"shard": shard} if sharded else {})}
+            where = "true" if day is None else "_partition_date = $day" + (f" and {SHARD_COLUMN} = $shard" if sharded else "")
+            con.execute(f"delete from {table} where {where}", {} if day is None else params)
+            con.execute(f"delete from {QUARANTINE_TABLE} where source_table = $table and ({where})",
+                        {"table": table, **({} if day is None else params)})
+            shard_value = f"$shard::integer as {SHARD_COLUMN}, " if sharded else ""
             con.register("_incoming", valid.to_arrow())
-            con.execute(f"insert into {table} by name select *, $day::date as _partition_date, now() as _loaded_at from _incoming", {"day": day})
+            con.execute(f"insert into {table} by name select *, $day::date as _partition_date, {shard_value}now() as _loaded_at "
+                        "from _incoming", params)
             con.register("_rejected", quarantined.to_arrow())
-            con.execute(
-                f"insert into {QUARANTINE_TABLE} select $table, $day::date, reason, record, now() from _rejected",
-                {"table": table, "day": day},
-            )
+            con.execute(f"insert into {QUARANTINE_TABLE} by name select $table as source_table, $day::date as _partition_date, "
+                        f"{shard_value}reason, record, now() as quarantined_at from _rejected", {"table": table, **params})
     for name in ("_incoming", "_rejected"):
         con.unregister(name)
 
@@ -240,7 +253,11 @@ def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str] | Non
 
 def import_into_lake(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, int]:
     """Copy every table of a single-machine warehouse file into the (empty) lake `con` is on, day-keyed ones laid
-    out by day, in one transaction; return rows per table. Views are not copied: `pm ingest` has dbt build them on the lake."""
+    out by day, in one transaction; return rows per table. Views are not copied: `pm ingest` has dbt build them on the lake.
+    The file's raw tables have no machine shards: a sharded lake (`PM_SHARDS` > 1) is loaded from the landing files instead."""
+    if shard_count() > 1:
+        raise ValueError(f"PM_SHARDS={shard_count()}: a single-machine warehouse has no machine shards to import; import it with "
+                         "PM_SHARDS unset, or load the landing files into the sharded lake with `pm ingest`")
     con.execute(f"ATTACH {lake.sql_string(str(path))} AS single_machine (READ_ONLY)")
     try:
         tables = [f"{schema}.{name}" for schema, name in con.execute(

@@ -1,12 +1,14 @@
 """The scale profile end to end on real services on loopback: Dagster's instance in PostgreSQL, the warehouse a
 DuckLake (catalog in PostgreSQL, Parquet in moto's S3), MLflow a tracking server (PostgreSQL store, S3 artifacts).
 
-The same simulated fleet runs once on the single-machine default and once on the scale profile, raw ingestion of
-its days as two concurrent runs in two processes; tables, features and scores must come out the same, and a
-scoring service on the scale profile must follow the registry alias, with no shared file, when it moves.
+The same simulated fleet runs once on the single-machine default and once on the scale profile with two machine
+shards, raw ingestion of its days as one run per shard, at once in two processes; tables, features and scores must
+come out the same, and a scoring service on the scale profile must follow the registry alias, with no shared file,
+when it moves. The scale profile runs in processes of its own: the shard count shapes the code location's partitions.
 """
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +23,8 @@ from polars.testing import assert_frame_equal
 
 from pm_assets.core.constants import PARTITION_START
 from pm_assets.drivers import local_stack
-from pm_assets.drivers.runner import ingest_stages, instance, materialize, run_stages, train_stages
+from pm_assets.drivers.instance_config import SHARD_TAG
+from pm_assets.drivers.runner import ingest_stages, instance, run_stages, train_stages
 from pm_assets.sources.simulator import FleetConfig, simulate_fleet
 from pm_assets.storage import landing, paths, registry, warehouse
 from pm_serving.app import create_app
@@ -39,8 +42,10 @@ TABLES = {
     "main.machine_daily_health": ["machine_id", "reading_date"],
     "features.machine_features": ["machine_id", "ts"],
 }
-LOADED_AT = ("_loaded_at",)
+#: Lineage columns, not compared: when a row was loaded, and the shard that loaded it.
+LINEAGE = ("_loaded_at", "_shard")
 CONCURRENT_TAG = "pm/concurrent_ingest"
+SHARDS = 2
 
 
 @pytest.fixture(scope="module")
@@ -53,21 +58,25 @@ def stack():
         yield services
 
 
-def _pipeline() -> None:
-    """What `pm demo` does before its stream: ingest every day, fit features, train and promote, score the fleet."""
-    landing.land_dataset(simulate_fleet(FLEET), paths.landing_dir())
-    run_stages(ingest_stages(DAYS), log=lambda line: None)
+def _pipeline(raw_loaded: bool = False) -> None:
+    """What `pm demo` does before its stream: ingest every day (but the raw tables, when `raw_loaded`), fit features,
+    train and promote, score the fleet."""
+    if not raw_loaded:
+        landing.land_dataset(simulate_fleet(FLEET), paths.landing_dir())
+    stages = [stage for stage in ingest_stages(DAYS) if not (raw_loaded and stage[0].startswith(("machines", "raw_")))]
+    run_stages(stages, log=lambda line: None)
     run_stages(train_stages(DAYS), log=lambda line: None, ops_config=model_config(iterations=30)["ops"])
 
 
 def _tables() -> dict[str, pl.DataFrame]:
     with warehouse.connect(paths.warehouse_path(), read_only=True) as con:
         frames = {table: con.sql(f"select * from {table}").pl() for table in [*TABLES, "scores.fleet_scores"]}
-    return {table: frame.drop([c for c in frame.columns if c in LOADED_AT]) for table, frame in frames.items()}
+    return {table: frame.drop([c for c in frame.columns if c in LINEAGE]) for table, frame in frames.items()}
 
 
 def _sorted(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    return frame.sort(keys).select(sorted(frame.columns))
+    """Rows in key order, ties (a reading sent twice) by their other columns; columns by name."""
+    return frame.sort([*keys, *sorted(set(frame.columns) - set(keys))]).select(sorted(frame.columns))
 
 
 @pytest.fixture(scope="module")
@@ -81,31 +90,47 @@ def single_machine(tmp_path_factory):
         yield _tables()
 
 
-def _ingest_concurrently(halves: list[tuple[dt.date, dt.date]]) -> None:
-    """Raw ingestion of each day range in its own process at once, on the profile's shared instance and warehouse."""
+def _in_process(code: str, *args: str) -> str:
+    """Run `code` in a new Python process with this environment; return what it printed."""
+    done = subprocess.run([sys.executable, "-c", code, *args], env=os.environ.copy(), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def _ingest_shards_concurrently() -> None:
+    """Raw ingestion of every day, one run per machine shard, each in its own process at once."""
     code = ("import datetime as dt, sys; from pm_assets.drivers.runner import materialize; "
             "materialize('raw_telemetry raw_events', (dt.date.fromisoformat(sys.argv[1]), dt.date.fromisoformat(sys.argv[2])), "
-            f"tags={{'{CONCURRENT_TAG}': 'yes'}})")
-    workers = [subprocess.Popen([sys.executable, "-c", code, first.isoformat(), last.isoformat()], env=os.environ.copy(),
-                                stderr=subprocess.PIPE, text=True) for first, last in halves]
+            f"tags={{'{CONCURRENT_TAG}': 'yes'}}, shard=int(sys.argv[3]))")
+    workers = [subprocess.Popen([sys.executable, "-c", code, DAYS[0].isoformat(), DAYS[1].isoformat(), str(shard)], env=os.environ.copy(),
+                                stderr=subprocess.PIPE, text=True) for shard in range(SHARDS)]
     for worker in workers:
         _, errors = worker.communicate(timeout=600)
         assert worker.returncode == 0, errors[-3000:]
 
 
+#: What the `daily_after_shards` sensor requests, as JSON: [partition key, run key] of each run.
+SENSOR_REQUESTS = ("import json; import dagster as dg; from pm_assets.defs.schedules import daily_after_shards; "
+                   "from pm_assets.drivers.runner import instance; "
+                   "result = daily_after_shards(dg.build_sensor_context(instance=instance())); "
+                   "print(json.dumps([[r.partition_key, r.run_key] for r in result]))")
+
+
 @pytest.fixture(scope="module")
 def scale_profile(stack, tmp_path_factory):
-    """The scale profile's tables for the same fleet; raw ingestion as two concurrent runs."""
+    """The scale profile's tables for the same fleet, and what the shard sensor requested; raw ingestion as one
+    concurrent run per shard."""
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in stack.environment().items():
+        for name, value in {**stack.environment(), "PM_SHARDS": str(SHARDS)}.items():
             patch.setenv(name, value)
         patch.setenv("PM_DATA_DIR", str(tmp_path_factory.mktemp("scale") / "data"))
-        landing.land_dataset(simulate_fleet(FLEET), paths.landing_dir())
-        materialize("machines")
-        middle = DAYS[0] + dt.timedelta(days=FLEET.n_days // 2)
-        _ingest_concurrently([(DAYS[0], middle - dt.timedelta(days=1)), (middle, DAYS[1])])
-        _pipeline()
-        yield _tables()
+        _in_process("from tests.scale.test_scale_profile import FLEET; from pm_assets.sources.simulator import simulate_fleet; "
+                    "from pm_assets.storage import landing, paths; from pm_assets.drivers.runner import materialize; "
+                    "landing.land_dataset(simulate_fleet(FLEET), paths.landing_dir()); materialize('machines')")
+        _ingest_shards_concurrently()
+        requested = json.loads(_in_process(SENSOR_REQUESTS))
+        _in_process("from tests.scale.test_scale_profile import _pipeline; _pipeline(raw_loaded=True)")
+        yield _tables() | {"sensor requests": requested}
 
 
 def test_the_scale_profile_runs_on_postgres_ducklake_and_an_mlflow_server(stack, scale_profile):
@@ -114,15 +139,19 @@ def test_the_scale_profile_runs_on_postgres_ducklake_and_an_mlflow_server(stack,
     assert type(current.run_coordinator).__name__ == "QueuedRunCoordinator"
     assert not paths.warehouse_path().exists()  # no DuckDB file: the warehouse is the lake
     ingestion = current.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.SUCCESS], tags={CONCURRENT_TAG: "yes"}))
-    assert len(ingestion) == 2
+    assert sorted(r.dagster_run.tags[SHARD_TAG] for r in ingestion) == [str(s) for s in range(SHARDS)]
     first, second = sorted(ingestion, key=lambda r: r.start_time)
-    assert second.start_time < first.end_time, "the two ingestion runs did not overlap"
+    assert second.start_time < first.end_time, "the two shards' ingestion runs did not overlap"
 
     s3 = boto3.client("s3", endpoint_url=f"http://{stack.s3_endpoint}", aws_access_key_id=local_stack.S3_KEY,
                       aws_secret_access_key=local_stack.S3_KEY, region_name="us-east-1")
     files = [o["Key"] for o in s3.list_objects_v2(Bucket=local_stack.LAKE_BUCKET, Prefix="lake/raw/telemetry/")["Contents"]]
-    days_with_files = {k.split("_partition_date=")[1].split("/")[0] for k in files if "_partition_date=" in k}
-    assert len(days_with_files) == FLEET.n_days  # one folder per day: runs of different days never share a file
+    folders = {tuple(part.split("=")[1] for part in k.split("/") if part.startswith(("_partition_date=", "_shard="))) for k in files}
+    # a folder per day and shard: runs of different shards or days never write, nor delete from, the same file
+    assert folders == {(day.isoformat(), str(shard)) for day in pl.date_range(*DAYS, eager=True) for shard in range(SHARDS)}
+    # the sensor asks for the `daily` run of each of the last days once every shard has loaded it
+    last_days = [day.isoformat() for day in pl.date_range(DAYS[1] - dt.timedelta(days=6), DAYS[1], eager=True)]
+    assert scale_profile["sensor requests"] == [[day, f"daily-{day}"] for day in last_days]
 
     champion = registry.alias_version(registry.CHAMPION)
     assert champion is not None and registry.tracking_uri().startswith("http://")

@@ -115,7 +115,11 @@ def test_a_large_batch_does_not_hold_up_health(served_data_dir):
                 time.sleep(0.01)
         worker.join()
     assert done["status"] == 200 and done["seconds"] > 1.0, done
-    assert max(latencies) < 0.5, f"/health took {max(latencies):.2f} s while a {done['seconds']:.1f} s batch ran"
+    # a /health queued behind the batch would wait for most of it; answered beside it, it takes milliseconds on an idle
+    # machine, and up to a few tenths of a second with the other test worker loading both cores (seen: 0.63 s of 1.6 s)
+    limit = max(0.5, done["seconds"] / 2)
+    assert len(latencies) >= 5 and max(latencies) < limit, \
+        f"/health took {max(latencies):.2f} s while a {done['seconds']:.1f} s batch ran ({len(latencies)} answers)"
 
 
 def test_removed_then_restored_models_directory_is_cleaned_up(served_data_dir):

@@ -5,6 +5,7 @@ the run's partition window; everything else (staging views, the event mart) is o
 """
 
 import contextlib
+import fcntl
 import os
 from collections.abc import Iterator
 
@@ -24,9 +25,21 @@ def _manifest_is_stale() -> bool:
     return max(p.stat().st_mtime for p in sources) > manifest.stat().st_mtime
 
 
-if _manifest_is_stale():
-    # Not `dbt_project.prepare_if_dev()`: it runs the `dbt` on PATH, which an un-activated virtualenv lacks.
-    dbt_cli().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+def _parse_if_stale() -> None:
+    """Parse the dbt project when a model changed since the manifest was written. Processes starting at once (the
+    UI's and a `pm` command's, parallel test workers) take turns: one parses, the others then find it fresh."""
+    if not _manifest_is_stale():
+        return
+    target = dbt_project.manifest_path.parent
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / "parse.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _manifest_is_stale():
+            # Not `dbt_project.prepare_if_dev()`: it runs the `dbt` on PATH, which an un-activated virtualenv lacks.
+            dbt_cli().cli(["parse", "--quiet"], target_path=dbt_project.target_path).wait()
+
+
+_parse_if_stale()
 
 DAILY = "tag:daily"
 

@@ -1,13 +1,15 @@
 """Ingestion: landing files into DuckDB `raw.*` tables, validated: bad files are quarantined whole (recorded in
 `raw.quarantined_files`, moved to `landing/_quarantine/`), bad rows one by one (`raw.quarantine`)."""
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
-from pm_assets.defs.partitions import daily_partitions, single_run_backfill
+from pm_assets.core.shards import rows_of_shard
+from pm_assets.defs.partitions import SHARDS, days_and_shard, raw_partitions, single_run_backfill
 from pm_assets.defs.resources import LandingResource, WarehouseResource
 from pm_assets.sources.landing_check import CheckedFiles, RejectedFile, check_files
 from pm_assets.sources.validation import EVENTS, MACHINES, QUARANTINE_SCHEMA, TELEMETRY, TableSpec, Validated, sensor_columns, validate
@@ -28,24 +30,30 @@ def _checked_files(spec: TableSpec, paths: list[Path], warehouse: WarehouseResou
     return check_files(paths, spec, sensor_columns(existing) if existing else None)
 
 
-def _partition_frame(spec: TableSpec, checked: CheckedFiles, paths: list[Path]) -> pl.DataFrame | None:
-    """The partition's loadable files as one frame; empty when none loads; None when nothing says what its columns are."""
+def _partition_frame(spec: TableSpec, checked: CheckedFiles, paths: list[Path], shard: int | None) -> pl.DataFrame | None:
+    """The partition's loadable files as one frame (the shard's machines only); empty when none loads; None when
+    nothing says what its columns are."""
     frames = [checked.frames[p] for p in paths if p in checked.frames]
     if frames:
-        return pl.concat(frames, how="diagonal_relaxed")
+        frame = pl.concat(frames, how="diagonal_relaxed")
+        return frame if shard is None else rows_of_shard(frame, shard, SHARDS)
     if spec.has_sensors and not checked.sensors:
         return None
     return pl.DataFrame(schema=spec.schema(checked.sensors or ()))
 
 
 def _load(context: dg.AssetExecutionContext, spec: TableSpec, files: dict[dt.date | None, list[Path]], known: pl.Series | None,
-          config: IngestConfig, landing_files: LandingResource, warehouse: WarehouseResource):
-    """Validate and write the partitions of `files`, quarantining bad files whole and bad rows one by one."""
+          config: IngestConfig, landing_files: LandingResource, warehouse: WarehouseResource, shard: int | None = None):
+    """Validate and write the partitions of `files` (of one machine shard, when sharded), quarantining bad files whole
+    and bad rows one by one. The shards of a day read the same files: shard 0 alone records and moves a file
+    quarantined whole, the others leave it out."""
     checked = _checked_files(spec, [p for paths in files.values() for p in paths], warehouse)
+    if shard is not None and shard > 0:
+        checked = dataclasses.replace(checked, rejected=[])
     partition_of = {p: day for day, paths in files.items() for p in paths}
     results: dict[dt.date | None, Validated] = {}
     for i, (day, paths) in enumerate(files.items()):
-        frame = _partition_frame(spec, checked, paths)
+        frame = _partition_frame(spec, checked, paths, shard)
         if frame is not None:
             results[day] = validate(frame, spec, day, known)
         if len(files) > 1 and (i + 1) % 10 == 0:
@@ -59,7 +67,8 @@ def _load(context: dg.AssetExecutionContext, spec: TableSpec, files: dict[dt.dat
                             schema=QUARANTINED_FILES_SCHEMA)
     if results:
         with warehouse.connect() as con:
-            replace_partitions(con, f"{RAW_SCHEMA}.{spec.name}", {d: (v.valid, v.quarantined) for d, v in results.items()}, rejected)
+            replace_partitions(con, f"{RAW_SCHEMA}.{spec.name}", {d: (v.valid, v.quarantined) for d, v in results.items()}, rejected,
+                               shard)
     elif checked.rejected:  # nothing loadable, and no table yet to say what the files' columns should have been
         with warehouse.connect() as con:
             record_quarantined_files(con, f"{RAW_SCHEMA}.{spec.name}", rejected)
@@ -121,7 +130,7 @@ def machines(context: dg.AssetExecutionContext, config: IngestConfig, landing_fi
 
 
 def _ingest_daily(context: dg.AssetExecutionContext, spec: TableSpec, config, landing_files, warehouse):
-    days = [dt.date.fromisoformat(key) for key in context.partition_keys]
+    days, shard = days_and_shard(context.partition_keys)
     with warehouse.connect() as con:
         known = known_machine_ids(con)
     if known.is_empty():
@@ -130,7 +139,7 @@ def _ingest_daily(context: dg.AssetExecutionContext, spec: TableSpec, config, la
     for day, paths in files.items():
         if not paths:
             context.log.info(f"no {spec.name} landing files in {landing.day_folder(landing_files.root, spec.name, day)}")
-    yield from _load(context, spec, files, known, config, landing_files, warehouse)
+    yield from _load(context, spec, files, known, config, landing_files, warehouse, shard)
 
 
 def _daily_ingest_asset(spec: TableSpec, description: str) -> dg.AssetsDefinition:
@@ -141,7 +150,7 @@ def _daily_ingest_asset(spec: TableSpec, description: str) -> dg.AssetsDefinitio
         description=description,
         group_name="ingest",
         kinds={"duckdb"},
-        partitions_def=daily_partitions,
+        partitions_def=raw_partitions,
         backfill_policy=single_run_backfill,
         deps=[machines],
         check_specs=_quarantine_check(name),
