@@ -1,7 +1,7 @@
 """The scoring service: `create_app(settings)`, served by `pm serve` (uvicorn, `--workers N` processes).
 
 Each worker is a whole service: it loads the champion, watches the pointer and the fleet snapshot,
-and writes its own inference log. With several workers `/metrics` adds up every worker's counters
+and writes its own inference log (copied to shared storage with `PM_INFERENCE_LOG_URL`). With several workers `/metrics` adds up every worker's counters
 (prometheus_client's multiprocess mode, `PROMETHEUS_MULTIPROC_DIR`, which `pm serve` sets), while
 `/ready` reports the worker that answered.
 """
@@ -22,6 +22,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from pm_serving import errors, routes
 from pm_serving.fleet import FleetScores
 from pm_serving.inference_log import InferenceLog
+from pm_serving.log_shipping import LogShipper
 from pm_serving.model import ModelHolder
 from pm_serving.settings import Settings
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await asyncio.gather(asyncio.to_thread(holder.try_check), asyncio.to_thread(fleet.try_check))
         app.state.holder, app.state.fleet = holder, fleet
         app.state.inference_log = InferenceLog(settings.inference_log_dir, settings.log_queue_size)
+        app.state.shipper = LogShipper(settings.inference_log_dir, settings.inference_log_url) if settings.inference_log_url else None
         watchers = [asyncio.create_task(holder.watch()), asyncio.create_task(fleet.watch())]
         try:
             yield
@@ -45,6 +47,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             for task in watchers:
                 task.cancel()
             await asyncio.to_thread(app.state.inference_log.close)  # every served prediction written before exit
+            if app.state.shipper:
+                await asyncio.to_thread(app.state.shipper.close)  # and copied to shared storage
             if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
                 from prometheus_client import multiprocess
 

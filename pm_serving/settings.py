@@ -20,6 +20,8 @@ class Settings:
     poll_seconds: float = 5.0
     api_key: str | None = None  # when set, every route but /health needs header `X-API-Key`
     inference_log_dir: Path = field(default_factory=lambda: paths.inference_log_dir())
+    #: Shared storage the log files are copied to (`PM_INFERENCE_LOG_URL`, s3://bucket/prefix/); None: local only.
+    inference_log_url: str | None = None
     log_queue_size: int = 10_000  # requests' predictions waiting for the log writer; beyond it they are counted as dropped
     max_body_bytes: int = 64 * 1024 * 1024
     max_batch_machines: int = 5000
@@ -37,6 +39,7 @@ class Settings:
             poll_seconds=float(os.environ.get("PM_SERVE_POLL_SECONDS", 5.0)),
             api_key=os.environ.get("PM_API_KEY") or None,
             follow_alias=_follow_alias(),
+            inference_log_url=os.environ.get("PM_INFERENCE_LOG_URL") or None,
         )
 
 

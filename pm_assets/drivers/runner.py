@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from pm_assets.core.processes import alive
 from pm_assets.definitions import defs
 from pm_assets.defs.partitions import SHARDS, raw_partition_key
 from pm_assets.defs.resources import platform_resources
@@ -71,22 +72,12 @@ def instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(home))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def fail_abandoned_runs(current: dg.DagsterInstance) -> list[str]:
     """Mark failed the runs `pm` started on this machine whose process is gone (killed, crashed) but which the
     instance still shows as running, and end their MLflow runs as KILLED; return their ids. Re-running the same command then redoes their work."""
     host = socket.gethostname()
     abandoned = [run for run in current.get_runs(dg.RunsFilter(statuses=_UNFINISHED, tags={HOST_TAG: host}))
-                 if PID_TAG in run.tags and int(run.tags[PID_TAG]) != os.getpid() and not _alive(int(run.tags[PID_TAG]))]
+                 if PID_TAG in run.tags and int(run.tags[PID_TAG]) != os.getpid() and not alive(int(run.tags[PID_TAG]))]
     for run in abandoned:
         current.report_run_failed(run, f"the process running it (pid {run.tags[PID_TAG]}) ended without finishing it")
         registry.end_runs_of(run.run_id)  # its MLflow runs too: they would show as running forever

@@ -85,6 +85,14 @@ def s3_secret_sql() -> str:
     return f"CREATE OR REPLACE SECRET pm_lake_s3 ({quoted})"
 
 
+def s3_endpoint_url() -> str | None:
+    """The S3-compatible store of `PM_S3_ENDPOINT` as a URL for boto3 (None: AWS itself)."""
+    endpoint = os.environ.get("PM_S3_ENDPOINT")
+    if not endpoint:
+        return None
+    return f"{'https' if os.environ.get('PM_S3_USE_SSL', 'true') == 'true' else 'http'}://{endpoint}"
+
+
 def sql_string(value: str) -> str:
     """`value` as an SQL string literal."""
     return "'" + value.replace("'", "''") + "'"

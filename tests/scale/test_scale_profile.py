@@ -28,8 +28,10 @@ from pm_assets.drivers.runner import ingest_stages, instance, run_stages, train_
 from pm_assets.sources.simulator import FleetConfig, simulate_fleet
 from pm_assets.storage import landing, paths, registry, warehouse
 from pm_serving.app import create_app
+from pm_serving.log_shipping import LogShipper
 from pm_serving.settings import Settings
 from tests.pipeline.conftest import model_config
+from tests.serving.conftest import machine_payload
 from tests.serving.server import running
 
 FLEET = FleetConfig(n_machines=12, n_days=60, readings_per_day=24, seed=9)
@@ -191,3 +193,31 @@ def test_a_replica_follows_the_registry_alias_without_a_shared_file(stack, scale
             assert time.monotonic() < deadline, "the replica did not follow the alias within 60 s"
             time.sleep(0.2)
     registry.set_alias(champion, registry.CHAMPION)
+
+
+def test_a_replica_ships_its_inference_log_to_the_shared_store(stack, scale_profile, monkeypatch):
+    for name, value in stack.environment().items():
+        monkeypatch.setenv(name, value)
+    replica = paths.data_dir().parent / "shipping-replica"
+    monkeypatch.setenv("PM_DATA_DIR", str(replica))
+    url = f"s3://{local_stack.LAKE_BUCKET}/inference/"
+    settings = Settings(follow_alias=True, inference_log_dir=replica / "inference", inference_log_url=url)
+    with running(create_app(settings)) as served:
+        for machine in ("M0001", "M0002"):
+            assert httpx.post(f"{served}/predict", json=machine_payload(machine), timeout=30).status_code == 200
+    # stopping the service wrote the log and copied it to the store: nothing is left only on the replica's disk
+    s3 = boto3.client("s3", endpoint_url=f"http://{stack.s3_endpoint}", aws_access_key_id=local_stack.S3_KEY,
+                      aws_secret_access_key=local_stack.S3_KEY, region_name="us-east-1")
+    [stored] = s3.list_objects_v2(Bucket=local_stack.LAKE_BUCKET, Prefix="inference/")["Contents"]
+    lines = s3.get_object(Bucket=local_stack.LAKE_BUCKET, Key=stored["Key"])["Body"].read().decode().splitlines()
+    assert [json.loads(line)["machine_id"] for line in lines] == ["M0001", "M0002"]
+    assert stored["Key"].endswith(f".{os.getpid()}.jsonl") and not list((replica / "inference").glob("*.jsonl"))
+
+    # a store that refuses the upload keeps the file, says so, and the next pass ships it
+    (replica / "inference" / f"2025-01-01.{os.getpid()}.jsonl").write_text(lines[0] + "\n")
+    broken = LogShipper(replica / "inference", "s3://no-such-bucket/inference/", every_seconds=3600)
+    assert broken.ship() == 0 and "no-such-bucket" in broken.problem()
+    assert list((replica / "inference").glob("*.jsonl"))
+    working = LogShipper(replica / "inference", url, every_seconds=3600)
+    assert working.ship() == 1 and working.problem() is None
+    assert not list((replica / "inference").glob("*.jsonl"))
