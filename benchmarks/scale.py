@@ -4,8 +4,8 @@ Starts the local stack (PostgreSQL, moto's S3, an MLflow server: `pm_assets.driv
 of a fleet (default 2,000 machines x 24 readings) and, for each shard count, loads the day into a lake of its own
 (a new catalog database and data folder) as one `raw_telemetry raw_events` run per shard, each run in its own
 process, at most `concurrency` at a time; then rebuilds the day's dbt marts once (the part of the day that is not
-sharded). Prints, per configuration, the wall time of the shard runs (processes included), the span of the runs
-themselves on the instance (first start to last end), rows/s over that span, and the marts' wall time.
+sharded). Prints, per configuration, the wall time of the shard runs' processes (start-up included) and rows/s over
+it, the span of the runs on the instance (first start to last end) and the longest run, and the marts' wall time.
 
     python benchmarks/scale.py [--machines 2000 --readings-per-day 24 --shards 1 2 4 --concurrency 1 2]
 
@@ -38,15 +38,15 @@ def run_python(code: str, *args: str, env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def run_span(config: str, env: dict[str, str]) -> float:
-    """First start to last end of the benchmark's runs of `config` on the instance."""
+def run_times(config: str, env: dict[str, str]) -> tuple[float, float]:
+    """First start to last end of the benchmark's runs of `config` on the instance, and the longest run."""
     os.environ.update(env)
     import dagster as dg
 
     from pm_assets.drivers.runner import instance
 
     records = instance().get_run_records(dg.RunsFilter(tags={RUN_TAG: config}, statuses=[dg.DagsterRunStatus.SUCCESS]))
-    return max(r.end_time for r in records) - min(r.start_time for r in records)
+    return max(r.end_time for r in records) - min(r.start_time for r in records), max(r.end_time - r.start_time for r in records)
 
 
 def main() -> None:
@@ -85,15 +85,16 @@ def main() -> None:
                     list(pool.map(lambda shard: run_python(SHARD_RUN, day, str(shard) if shards > 1 else "-", config, env=env),
                                   range(shards)))
                 wall = time.perf_counter() - start
-                span = run_span(config, env)
+                span, longest = run_times(config, env)
                 marts = run_python("import datetime as dt, sys; from pm_assets.drivers.runner import materialize; "
                                    "day = dt.date.fromisoformat(sys.argv[1]); materialize('dbt_models'); "
                                    "materialize('dbt_daily_models', (day, day))", day, env=env)
-                results.append((shards, concurrency, wall, span, rows / span, marts))
-                print(f"  {shards} shard(s), {concurrency} at a time: processes {wall:.1f}s, runs {span:.1f}s, marts {marts:.1f}s")
-    print(f"\n{'shards':>6} {'at once':>7} {'processes (s)':>14} {'runs (s)':>9} {'rows/s':>9} {'marts (s)':>10}")
-    for shards, concurrency, wall, span, rate, marts in results:
-        print(f"{shards:>6} {concurrency:>7} {wall:>14.1f} {span:>9.1f} {rate:>9,.0f} {marts:>10.1f}")
+                results.append((shards, concurrency, wall, span, longest, rows / wall, marts))
+                print(f"  {shards} shard(s), {concurrency} at a time: processes {wall:.1f}s, runs {span:.1f}s (longest {longest:.1f}s), "
+                      f"marts {marts:.1f}s")
+    print(f"\n{'shards':>6} {'at once':>7} {'processes (s)':>14} {'runs (s)':>9} {'longest run (s)':>16} {'rows/s':>9} {'marts (s)':>10}")
+    for shards, concurrency, wall, span, longest, rate, marts in results:
+        print(f"{shards:>6} {concurrency:>7} {wall:>14.1f} {span:>9.1f} {longest:>16.1f} {rate:>9,.0f} {marts:>10.1f}")
 
 
 if __name__ == "__main__":

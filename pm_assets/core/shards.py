@@ -12,6 +12,8 @@ import polars as pl
 
 #: The column of the raw tables that holds a row's shard when the warehouse is sharded.
 SHARD_COLUMN = "_shard"
+#: The run tag of a shard's run: the scale profile's instance runs one run per shard value at a time.
+SHARD_TAG = "pm/shard"
 
 
 class ShardSettingsError(ValueError):

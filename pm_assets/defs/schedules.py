@@ -10,9 +10,9 @@ import datetime as dt
 
 import dagster as dg
 
+from pm_assets.core.shards import SHARD_TAG
 from pm_assets.defs.assets.dbt import dbt_daily_models
 from pm_assets.defs.partitions import DAY, SHARD, SHARDS, daily_partitions, raw_partition_key, raw_partitions
-from pm_assets.drivers.instance_config import SHARD_TAG
 
 RAW_ASSETS = ("raw_telemetry", "raw_events")
 #: With the daily dbt models (`dbt_daily_models`) between the raw tables and the rest.

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 import dagster as dg
 
 from pm_assets.core.processes import alive
+from pm_assets.core.shards import SHARD_TAG
 from pm_assets.definitions import defs
 from pm_assets.defs.partitions import SHARDS, raw_partition_key
 from pm_assets.defs.resources import platform_resources
 from pm_assets.defs.schedules import RAW_ASSETS
-from pm_assets.drivers.instance_config import SHARD_TAG, write_instance_config
+from pm_assets.drivers.instance_config import write_instance_config
 from pm_assets.storage import feature_store, model_files, paths, registry, warehouse
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
@@ -106,7 +107,9 @@ def materialize(names: str, days: tuple[dt.date, dt.date] | None = None, tags: d
     (the result is the last shard's)."""
     if days is not None and SHARDS > 1 and set(names.split()) & set(RAW_ASSETS):
         if shard is None:
-            return [materialize(names, days, tags, run_config, instance_, raise_on_error, s) for s in range(SHARDS)][-1]
+            for each in range(SHARDS):
+                result = materialize(names, days, tags, run_config, instance_, raise_on_error, each)
+            return result
         tags = {**(tags or {}), SHARD_TAG: str(shard)}
     run_tags = _own_tags(tags)
     if days is not None:

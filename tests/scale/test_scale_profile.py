@@ -22,8 +22,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from pm_assets.core.constants import PARTITION_START
+from pm_assets.core.shards import SHARD_TAG
 from pm_assets.drivers import local_stack
-from pm_assets.drivers.instance_config import SHARD_TAG
 from pm_assets.drivers.runner import ingest_stages, instance, run_stages, train_stages
 from pm_assets.sources.simulator import FleetConfig, simulate_fleet
 from pm_assets.storage import landing, paths, registry, warehouse
@@ -92,7 +92,7 @@ def single_machine(tmp_path_factory):
         yield _tables()
 
 
-def _in_process(code: str, *args: str) -> str:
+def _in_new_process(code: str, *args: str) -> str:
     """Run `code` in a new Python process with this environment; return what it printed."""
     done = subprocess.run([sys.executable, "-c", code, *args], env=os.environ.copy(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -111,11 +111,16 @@ def _ingest_shards_concurrently() -> None:
         assert worker.returncode == 0, errors[-3000:]
 
 
-#: What the `daily_after_shards` sensor requests, as JSON: [partition key, run key] of each run.
-SENSOR_REQUESTS = ("import json; import dagster as dg; from pm_assets.defs.schedules import daily_after_shards; "
-                   "from pm_assets.drivers.runner import instance; "
-                   "result = daily_after_shards(dg.build_sensor_context(instance=instance())); "
-                   "print(json.dumps([[r.partition_key, r.run_key] for r in result]))")
+#: What the `daily_after_shards` sensor and the shards' schedule (at 01:00 of the day after the last) request, as
+#: JSON: [partition key, run key, shard tag] of each run.
+REQUESTS = ("import datetime as dt, json; import dagster as dg; "
+            "from pm_assets.defs.schedules import daily_after_shards, ingest_shards_schedule; "
+            "from pm_assets.drivers.runner import instance; "
+            "sensor = daily_after_shards(dg.build_sensor_context(instance=instance())); "
+            "at = dt.datetime.combine(dt.date.fromisoformat(__import__('sys').argv[1]), dt.time(1), dt.UTC); "
+            "schedule = ingest_shards_schedule(dg.build_schedule_context(scheduled_execution_time=at)); "
+            "print(json.dumps({name: [[str(r.partition_key), r.run_key, r.tags.get('pm/shard')] for r in requests] "
+            "for name, requests in (('sensor', sensor), ('schedule', schedule))}))")
 
 
 @pytest.fixture(scope="module")
@@ -126,13 +131,13 @@ def scale_profile(stack, tmp_path_factory):
         for name, value in {**stack.environment(), "PM_SHARDS": str(SHARDS)}.items():
             patch.setenv(name, value)
         patch.setenv("PM_DATA_DIR", str(tmp_path_factory.mktemp("scale") / "data"))
-        _in_process("from tests.scale.test_scale_profile import FLEET; from pm_assets.sources.simulator import simulate_fleet; "
+        _in_new_process("from tests.scale.test_scale_profile import FLEET; from pm_assets.sources.simulator import simulate_fleet; "
                     "from pm_assets.storage import landing, paths; from pm_assets.drivers.runner import materialize; "
                     "landing.land_dataset(simulate_fleet(FLEET), paths.landing_dir()); materialize('machines')")
         _ingest_shards_concurrently()
-        requested = json.loads(_in_process(SENSOR_REQUESTS))
-        _in_process("from tests.scale.test_scale_profile import _pipeline; _pipeline(raw_loaded=True)")
-        yield _tables() | {"sensor requests": requested}
+        requested = json.loads(_in_new_process(REQUESTS, (DAYS[1] + dt.timedelta(days=1)).isoformat()).splitlines()[-1])
+        _in_new_process("from tests.scale.test_scale_profile import _pipeline; _pipeline(raw_loaded=True)")
+        yield _tables() | {"requests": requested}
 
 
 def test_the_scale_profile_runs_on_postgres_ducklake_and_an_mlflow_server(stack, scale_profile):
@@ -151,9 +156,12 @@ def test_the_scale_profile_runs_on_postgres_ducklake_and_an_mlflow_server(stack,
     folders = {tuple(part.split("=")[1] for part in k.split("/") if part.startswith(("_partition_date=", "_shard="))) for k in files}
     # a folder per day and shard: runs of different shards or days never write, nor delete from, the same file
     assert folders == {(day.isoformat(), str(shard)) for day in pl.date_range(*DAYS, eager=True) for shard in range(SHARDS)}
-    # the sensor asks for the `daily` run of each of the last days once every shard has loaded it
+    # the sensor asks for the `daily` run of each of the last days once every shard has loaded it; the schedule for
+    # one run per shard of the day before
     last_days = [day.isoformat() for day in pl.date_range(DAYS[1] - dt.timedelta(days=6), DAYS[1], eager=True)]
-    assert scale_profile["sensor requests"] == [[day, f"daily-{day}"] for day in last_days]
+    assert scale_profile["requests"]["sensor"] == [[day, f"daily-{day}", None] for day in last_days]
+    last = DAYS[1].isoformat()
+    assert scale_profile["requests"]["schedule"] == [[f"{last}|{shard}", f"{last}-{shard}", str(shard)] for shard in range(SHARDS)]
 
     champion = registry.alias_version(registry.CHAMPION)
     assert champion is not None and registry.tracking_uri().startswith("http://")

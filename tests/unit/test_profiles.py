@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 from dagster._core.instance.config import dagster_instance_config
 
-from pm_assets.drivers.instance_config import SHARD_TAG, write_instance_config
+from pm_assets.core.shards import SHARD_TAG
+from pm_assets.drivers.instance_config import write_instance_config
 from pm_assets.storage import lake, warehouse
 
 
