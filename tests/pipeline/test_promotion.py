@@ -57,6 +57,10 @@ def test_the_gate_promotes_a_better_challenger_and_drops_a_worse_one(history):
     assert registry.alias_version(registry.CHAMPION) == strong["challenger_version"]
     assert registry.alias_version(registry.CHALLENGER) is None
     assert verdict["reference"]["champion_version"] == strong["challenger_version"]  # drift is now watched against the new one
+    # ... on the last days it was proven on in shadow, up to the promotion day, not on its training window's end
+    promoted_day = PARTITION_START + dt.timedelta(days=HISTORY + SHADOW - 1)
+    assert verdict["reference"]["to"] == str(dt.datetime.combine(promoted_day + dt.timedelta(days=1), dt.time()))
+    assert verdict["reference"]["from"] == str(dt.datetime.combine(promoted_day - dt.timedelta(days=6), dt.time()))
 
     worse = _train(iterations=2)
     assert worse["decision"] == "challenger in shadow"

@@ -53,7 +53,7 @@ def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, wareh
     registry.remove_alias(registry.CHALLENGER)
     if decision == "promoted":
         registry.set_alias(challenger, registry.CHAMPION)
-        metadata["reference"] = dg.MetadataValue.json(write_reference(challenger, warehouse))
+        metadata["reference"] = dg.MetadataValue.json(write_reference(challenger, warehouse, proven_through=end))
     # a decision is rare: its own MLflow run, not one per daily run
     with mlflow.start_run(run_name=f"promotion-{context.partition_key}", experiment_id=registry.ensure_experiment()):
         mlflow.set_tags({"dagster_run_id": context.run_id, "decision": decision, "basis": metadata["basis"],
