@@ -156,14 +156,14 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFra
     _ensure_quarantine_tables(con)
     con.register("_incoming", frame.to_arrow())
     lineage = ["_partition_date", *([SHARD_COLUMN] if sharded else []), "_loaded_at"]
-    create_table(con, table, f"as select *, null::date as _partition_date, {'null::integer as _shard, ' if sharded else ''}"
-                             "null::timestamp as _loaded_at from _incoming limit 0")
+    shard = f"null::integer as {SHARD_COLUMN}, " if sharded else ""
+    create_table(con, table, f"as select *, null::date as _partition_date, {shard}null::timestamp as _loaded_at from _incoming limit 0")
     existing = [r[0] for r in con.execute(f"select column_name from (describe {table})").fetchall()]
     wanted = [*frame.columns, *lineage]
     if (SHARD_COLUMN in existing) != sharded:
-        raise ValueError(f"warehouse table {table} was loaded {'with' if not sharded else 'without'} machine shards, and PM_SHARDS now "
-                         f"says {'no' if not sharded else ''} shards: a warehouse keeps the shard count it was first loaded with "
-                         "(load again into a new warehouse to change it)")
+        was, now = ("without", f"PM_SHARDS={shard_count()}") if sharded else ("with", "PM_SHARDS=1")
+        raise ValueError(f"warehouse table {table} was loaded {was} machine shards, and now {now}: a warehouse keeps the shard "
+                         "setting it was first loaded with (load again into a new warehouse to change it)")
     if existing != wanted:
         missing, extra = sorted(set(existing) - set(wanted)), sorted(set(wanted) - set(existing))
         raise ValueError(
