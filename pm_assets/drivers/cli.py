@@ -277,15 +277,16 @@ def cmd_stack(args: argparse.Namespace) -> None:
                 time.sleep(3600)
 
 
-def _fleet_arguments(parser: argparse.ArgumentParser, drift: str | None, drift_start: int) -> None:
-    parser.add_argument("--machines", type=int, default=50)
-    parser.add_argument("--days", type=int, default=100)
+def _fleet_arguments(parser: argparse.ArgumentParser, drift: str | None, drift_start: int, machines: int = 50, days: int = 100,
+                     drift_share: float = 0.5) -> None:
+    parser.add_argument("--machines", type=int, default=machines)
+    parser.add_argument("--days", type=int, default=days)
     parser.add_argument("--readings-per-day", type=int, default=24)
     parser.add_argument("--sensors", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--drift", choices=["recalibration", "new_regime", "new_failure_mode"], default=drift)
     parser.add_argument("--drift-start", type=int, default=drift_start, help="day (0-based) the drift begins")
-    parser.add_argument("--drift-share", type=float, default=0.5, help="share of machines the drift touches")
+    parser.add_argument("--drift-share", type=float, default=drift_share, help="share of machines the drift touches")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -295,8 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="the main job: history, first champion, a drifting stream, detection, retraining")
-    _fleet_arguments(demo, drift="recalibration", drift_start=88)
-    demo.add_argument("--stream-days", type=int, default=15, help="last days, streamed one by one after the first champion")
+    # a failure mode the first champion never saw, on every machine: the drift that costs it most, and that retraining heals
+    _fleet_arguments(demo, drift="new_failure_mode", drift_start=63, machines=80, days=80, drift_share=1.0)
+    demo.add_argument("--stream-days", type=int, default=20, help="last days, streamed one by one after the first champion")
     demo.add_argument("--cooldown-days", type=float, default=5, help="retraining cooldown, in simulated days")
     demo.set_defaults(func=cmd_demo)
 

@@ -32,6 +32,7 @@ REGIME_PROBABILITIES = (0.5, 0.3, 0.2)
 REGIME_BLOCK_HOURS = 6
 RECALIBRATED_SENSORS = (0, 3)
 MIN_SENSORS = 8
+NEW_FAILURE_MODE = list(FAILURE_MODES).index("electrical")
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def simulate_fleet(config: FleetConfig) -> SimulatedFleet:
     grid = np.arange(config.n_days * per_day) / per_day  # days since start_date
     frames, degradation_parts, events = [], [], []
     for m, machine_id in enumerate(machine_ids):
-        keep, degradation, mode, machine_events = _machine_history(rng, grid, config, model_types[m])
+        keep, degradation, mode, machine_events = _machine_history(rng, grid, config, model_types[m], drifted[m])
         events += [(machine_id, *event) for event in machine_events]
         t = grid[keep]
         n = len(t)
@@ -145,44 +146,64 @@ def simulate_fleet(config: FleetConfig) -> SimulatedFleet:
     )
 
 
-def _new_life(rng: np.random.Generator, model_type: str, starts_at: float, drift: DriftScenario | None) -> _Life:
+def _new_life(rng: np.random.Generator, model_type: str, starts_at: float, new_mode_from: float) -> _Life:
     onset = rng.uniform(5, 40)
     life = rng.uniform(15, 50) * MODEL_LIFE_FACTOR[model_type]
     mode = int(rng.integers(0, 2))
-    if drift and drift.name == "new_failure_mode" and starts_at + onset >= drift.start_day and rng.random() < 0.7:
-        mode, life = 2, life * 0.7
+    if starts_at + onset >= new_mode_from and rng.random() < 0.7:
+        mode, life = NEW_FAILURE_MODE, life * 0.7
     return _Life(onset=onset, life=life, shape=rng.uniform(1.5, 3.0), mode=mode)
 
 
+def _taken_over(rng: np.random.Generator, model_type: str, life: _Life, age: float) -> _Life | None:
+    """The new failure mode, as it appears, takes over a life not yet degrading: a fast one (electrical faults
+    develop in days), so the fleet fails by it while the first champion, which never saw it, still serves."""
+    if age >= life.onset:
+        return None
+    return _Life(onset=age + rng.uniform(0, 6), life=rng.uniform(5, 14) * MODEL_LIFE_FACTOR[model_type], shape=life.shape,
+                 mode=NEW_FAILURE_MODE)
+
+
 def _machine_history(
-    rng: np.random.Generator, grid: np.ndarray, config: FleetConfig, model_type: str
+    rng: np.random.Generator, grid: np.ndarray, config: FleetConfig, model_type: str, drifted: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[float, str, str | None]]]:
-    """Walk one machine's lives; return kept readings, their degradation and mode, and the events."""
+    """Walk one machine's lives; return kept readings, their degradation and mode, and the events.
+
+    On a machine the `new_failure_mode` drift touches, lives from its start on may fail by the new mode."""
     n_days, drift = config.n_days, config.drift
+    new_mode_from = drift.start_day if drift and drift.name == "new_failure_mode" and drifted else np.inf
     keep = np.ones(len(grid), dtype=bool)
     age = np.zeros(len(grid))
     lives = np.zeros(len(grid), dtype=int)
-    life = _new_life(rng, model_type, 0.0, drift)
+    life = _new_life(rng, model_type, 0.0, new_mode_from)
     params = [life]
     start_age = rng.uniform(0, life.onset + 0.8 * life.life)
     cursor, interval = 0.0, rng.uniform(20, 45)
     next_maintenance = rng.uniform(0, interval)
+    takeover_at = new_mode_from
     events: list[tuple[float, str, str | None]] = []
     while cursor < n_days:
         failure_at = cursor + life.onset + life.life - start_age
-        end = min(failure_at, next_maintenance, n_days)
+        end = min(failure_at, next_maintenance, takeover_at, n_days)
         lo, hi = np.searchsorted(grid, [cursor, end])
         age[lo:hi] = start_age + grid[lo:hi] - cursor
         lives[lo:hi] = len(params) - 1
         if end >= n_days:
             break
+        if end == takeover_at:
+            takeover_at = np.inf
+            start_age, cursor = start_age + end - cursor, end
+            if taken := _taken_over(rng, model_type, life, start_age):
+                life = taken
+                params.append(life)
+            continue
         if failure_at <= next_maintenance:
             repaired_at = failure_at + rng.uniform(0.5, 2.0)
             events += [(failure_at, "failure", list(FAILURE_MODES)[life.mode]), (repaired_at, "repair", None)]
             down_hi = np.searchsorted(grid, repaired_at)
             keep[hi:down_hi] = False
             cursor, start_age = repaired_at, 0.0
-            life = _new_life(rng, model_type, cursor, drift)
+            life = _new_life(rng, model_type, cursor, new_mode_from)
             params.append(life)
             next_maintenance = cursor + interval
         else:

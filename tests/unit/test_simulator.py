@@ -101,11 +101,13 @@ def _centered(fleet, column: str, start_day: int) -> tuple[np.ndarray, np.ndarra
 
 
 @pytest.mark.parametrize(
-    "scenario, column", [("recalibration", "sensor_01"), ("new_regime", "op_setting_1"), ("new_failure_mode", "sensor_07")]
+    "scenario, column, share",
+    # a failure mode moves its sensors only while a life degrades: on every machine, not half, to show on the fleet
+    [("recalibration", "sensor_01", 0.5), ("new_regime", "op_setting_1", 0.5), ("new_failure_mode", "sensor_07", 1.0)],
 )
-def test_drift_scenarios_move_distributions(scenario, column):
+def test_drift_scenarios_move_distributions(scenario, column, share):
     base = FleetConfig(n_machines=30, n_days=80, readings_per_day=24, seed=11)
-    drifted = simulate_fleet(FleetConfig(**{**base.__dict__, "drift": DriftScenario(scenario, start_day=40, machine_share=0.5)}))
+    drifted = simulate_fleet(FleetConfig(**{**base.__dict__, "drift": DriftScenario(scenario, start_day=40, machine_share=share)}))
     plain = simulate_fleet(base)
     drift_before, drift_after = _centered(drifted, column, 40)
     plain_before, plain_after = _centered(plain, column, 40)
@@ -119,3 +121,19 @@ def test_new_failure_mode_appears_only_after_its_start():
     electrical = fleet.events.filter(pl.col("failure_mode") == "electrical")
     assert electrical.height > 0
     assert electrical["ts"].min().date().isoformat() > "2025-02-10"
+
+
+def test_the_new_failure_mode_takes_over_healthy_lives_and_fails_them_within_weeks():
+    """Lives not yet degrading when the mode appears fail by it soon: a stream of a few weeks sees those failures
+    (a mode that only new lives could get would wait for the next repair, months away)."""
+    start = 40
+    config = FleetConfig(n_machines=40, n_days=start + 20, seed=11, drift=DriftScenario("new_failure_mode", start, machine_share=1.0))
+    fleet = simulate_fleet(config)
+    failures = fleet.events.filter(pl.col("event_type") == "failure")
+    cut = pl.datetime(2025, 1, 1) + pl.duration(days=start)
+    after = failures.filter(pl.col("ts") >= cut)
+    assert after.filter(pl.col("failure_mode") == "electrical").height >= 0.5 * after.height > 0
+    assert failures.filter(pl.col("ts") < cut, pl.col("failure_mode") == "electrical").is_empty()
+    # on machines the drift leaves alone, nothing changes
+    untouched = simulate_fleet(FleetConfig(**{**config.__dict__, "drift": DriftScenario("new_failure_mode", start, machine_share=1e-9)}))
+    assert untouched.events.filter(pl.col("failure_mode") == "electrical").is_empty()
