@@ -1,5 +1,7 @@
 """Model assets materialized in-process on a small simulated fleet, with a real sqlite MLflow store."""
 
+import importlib.metadata
+
 import duckdb
 import polars as pl
 import mlflow
@@ -46,6 +48,10 @@ def test_model_assets_register_a_champion_and_score_the_fleet(own_registry, inst
     assert int(runs["params.sampling_rows_per_life"][0]) > 0 and int(runs["params.sampling_lives"][0]) >= FLEET.n_machines
     artifacts = {a.path for a in MlflowClient().list_artifacts(runs["run_id"][0])}
     assert {"predicted_vs_true.png", "feature_importance.png", "precision_recall.png"} <= artifacts
+    # the logged model says what loading it needs: its own library, this package, at the versions installed
+    requirements = mlflow.pyfunc.get_model_dependencies(f"runs:/{runs['run_id'][0]}/model")
+    pinned = dict(line.strip().split("==") for line in open(requirements) if "==" in line)
+    assert pinned["lightgbm"] == importlib.metadata.version("lightgbm") and "pm-platform" in pinned and "catboost" not in pinned
 
     versions = {str(v.version): v for v in MlflowClient().search_model_versions(f"name='{registry.MODEL_NAME}'")}
     assert len(versions) == 2
