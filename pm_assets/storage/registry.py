@@ -78,7 +78,7 @@ def log_bundle(bundle: ModelBundle, example: np.ndarray, tags: dict[str, str]) -
     signature = mlflow.models.infer_signature(example_frame, wrapped.predict(None, example_frame))
     info = mlflow.pyfunc.log_model(
         name="model", python_model=wrapped, signature=signature, input_example=example_frame.head(3),
-        registered_model_name=MODEL_NAME, pip_requirements=_requirements(bundle.library),
+        registered_model_name=MODEL_NAME, pip_requirements=list(_requirements(bundle.library)),
     )
     version = str(info.registered_model_version)
     client = MlflowClient()
@@ -88,15 +88,16 @@ def log_bundle(bundle: ModelBundle, example: np.ndarray, tags: dict[str, str]) -
 
 
 @functools.cache
-def _requirements(library: str) -> list[str]:
-    """Pinned to the versions installed: those the model was trained and checked with."""
+def _requirements(library: str) -> tuple[str, ...]:
+    """Pinned to the versions installed: those the model was trained and checked with (a tuple: the cache's
+    answer is shared, and must not be changed by a caller)."""
     found = []
     for name in (*MODEL_REQUIREMENTS, library):
         try:
             found.append(f"{name}=={importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
             pass
-    return found
+    return tuple(found)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Model assets materialized in-process on a small simulated fleet, with a real sqlite MLflow store."""
 
 import importlib.metadata
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -50,7 +51,7 @@ def test_model_assets_register_a_champion_and_score_the_fleet(own_registry, inst
     assert {"predicted_vs_true.png", "feature_importance.png", "precision_recall.png"} <= artifacts
     # the logged model says what loading it needs: its own library, this package, at the versions installed
     requirements = mlflow.pyfunc.get_model_dependencies(f"runs:/{runs['run_id'][0]}/model")
-    pinned = dict(line.strip().split("==") for line in open(requirements) if "==" in line)
+    pinned = dict(line.split("==") for line in Path(requirements).read_text().splitlines() if "==" in line)
     assert pinned["lightgbm"] == importlib.metadata.version("lightgbm") and "pm-platform" in pinned and "catboost" not in pinned
 
     versions = {str(v.version): v for v in MlflowClient().search_model_versions(f"name='{registry.MODEL_NAME}'")}
