@@ -201,14 +201,16 @@ def cmd_replay(args: argparse.Namespace) -> None:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> None:
+    from pm_assets.core.features import FeatureConfig
     from pm_assets.core.models import TrainConfig
     from pm_assets.drivers import cmapss_benchmark
 
     config = TrainConfig(seed=args.seed, **({"iterations": args.iterations} if args.iterations else {}))
+    features = FeatureConfig(windows=tuple(args.windows or cmapss_benchmark.WINDOWS))
     subsets = cmapss_benchmark.SUBSETS if args.subset == "all" else (args.subset,)
     results = {}
     for subset in subsets:
-        result = results[subset] = cmapss_benchmark.run(args.data_dir, subset, config)
+        result = results[subset] = cmapss_benchmark.run(args.data_dir, subset, config, features)
         out = args.out if len(subsets) == 1 else args.out.with_name(f"{args.out.stem}_{subset}{args.out.suffix}")
         out.parent.mkdir(parents=True, exist_ok=True)
         result.predictions.write_csv(out)
@@ -363,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
                               help="the predictions file; with --subset all, its stem gets _FDxxx")
     cmapss_bench.add_argument("--seed", type=int, default=42)
     cmapss_bench.add_argument("--iterations", type=int, help="boosting rounds (default: the platform's training default)")
+    cmapss_bench.add_argument("--windows", type=int, nargs="+", metavar="READINGS", default=None,
+                              help="rolling windows of the features, in cycles (default: 10 30 400, the platform's two and a whole life)")
     cmapss_bench.set_defaults(func=cmd_benchmark)
 
     serve = commands.add_parser("serve", help="serve the champion over HTTP (set PM_API_KEY to require a key)")
