@@ -366,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmapss_bench.add_argument("--seed", type=int, default=42)
     cmapss_bench.add_argument("--iterations", type=int, help="boosting rounds (default: the platform's training default)")
     cmapss_bench.add_argument("--windows", type=int, nargs="+", metavar="READINGS", default=None,
-                              help="rolling windows of the features, in cycles (default: 10 30 400, the platform's two and a whole life)")
+                              help="rolling windows of the features, in cycles (default: the platform's and one longer than any life)")
     cmapss_bench.set_defaults(func=cmd_benchmark)
 
     serve = commands.add_parser("serve", help="serve the champion over HTTP (set PM_API_KEY to require a key)")
