@@ -365,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
                               help="the predictions file; with --subset all, its stem gets _FDxxx")
     cmapss_bench.add_argument("--seed", type=int, default=42)
     cmapss_bench.add_argument("--iterations", type=int, help="boosting rounds (default: the platform's training default)")
-    cmapss_bench.add_argument("--windows", type=int, nargs="+", metavar="READINGS", default=None,
+    cmapss_bench.add_argument("--windows", type=int, nargs="+", metavar="READINGS",
                               help="rolling windows of the features, in cycles (default: the platform's and one longer than any life)")
     cmapss_bench.set_defaults(func=cmd_benchmark)
 

@@ -27,10 +27,10 @@ from pm_assets.sources.loaders.cmapss import load_cmapss, read_rul
 
 ENSEMBLE = "mean of " + " and ".join(LIBRARIES)
 SUBSETS = ("FD001", "FD002", "FD003", "FD004")
-#: C-MAPSS's windows: the platform's (10, 30) readings plus one that spans a whole life (FD001's longest
+#: C-MAPSS's windows: the platform's plus one that spans a whole life (FD001's longest
 #: run is 362 cycles). How a sensor moved since the engine came into service tells its wear better
 #: than its last 30 flights: CV RUL RMSE of LightGBM 11.62 -> 9.46 on FD001, 13.00 -> 9.52 on FD002.
-WINDOWS = (10, 30, 400)
+WINDOWS = (*FeatureConfig().windows, 400)
 
 
 @dataclass
