@@ -3,8 +3,9 @@
 After a day, each machine's state says which life it is in (`life_start`, the repair that began it),
 when it was first seen, its last reading and where the stored rows it carries begin: the last
 `max(windows) - 1` feature rows of its current life, which hold what the next day's rolling windows,
-baseline and moving averages need. `features.extend_features` prepends those rows to the new
-readings and drops them from its output.
+baseline, moving averages and whole-life aggregates need (the last row's features give back the life's
+running sums). `features.extend_features` prepends those rows to the new readings and drops them
+from its output.
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ if TYPE_CHECKING:
     from pm_assets.core.features import FeatureSpec
 
 
+#: What a life's aggregates continue from: the sums of values, squares and age-weighted values, the extremes.
+LIFE_SEEDS = ("life_sum", "life_sq", "life_iz", "life_min", "life_max")
+
+
+def life_moments(age: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """Readings of the life so far and the sums of their ages and squared ages (ages 0 to `age`)."""
+    n = age + 1
+    return n, age * n / 2, age * n * (2 * age + 1) / 6
+
+
 def empty_state() -> pl.DataFrame:
     """The feature state of a fleet nothing has been seen of: per machine, its current life, when it was
     first seen, its last reading and where the rows to carry into the next day begin (see `extend_features`)."""
@@ -26,9 +37,12 @@ def empty_state() -> pl.DataFrame:
 
 def prepend_carry(new: pl.DataFrame, state: pl.DataFrame, carry: pl.DataFrame | None, spec: FeatureSpec) -> pl.DataFrame:
     """The new rows after their machines' carried rows (current life only), which hold what the windows,
-    the baseline and the moving averages need; `_age0` is the age of each life's first row in the frame."""
+    the baseline, the moving averages and the life aggregates need; `_age0` is the age of each life's
+    first row in the frame."""
     cfg = spec.config
+    life = LIFE_SEEDS if cfg.life else ()
     seeds = [f"{s}__base_sum" for s in spec.sensors] + [f"{s}__ewm_{span}_seed" for s in spec.sensors for span in cfg.ewm_spans]
+    seeds += [f"{s}__{seed}" for s in spec.sensors for seed in life]
     new = new.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ["_age0", *seeds])
     if carry is None or carry.is_empty():
         return new
@@ -44,8 +58,23 @@ def prepend_carry(new: pl.DataFrame, state: pl.DataFrame, carry: pl.DataFrame | 
         *(pl.when(last).then((pl.col(f"{s}__now") - pl.col(f"{s}__from_baseline")) * base_count).alias(f"{s}__base_sum")
           for s in spec.sensors),
         *(pl.when(last).then(pl.col(f"{s}__ewm_{span}")).alias(f"{s}__ewm_{span}_seed") for s in spec.sensors for span in cfg.ewm_spans),
+        *(pl.when(last).then(_life_seeds(s)[seed]).alias(f"{s}__{seed}") for s in spec.sensors for seed in life),
     )
     return pl.concat([rows, new], how="diagonal_relaxed")
+
+
+def _life_seeds(s: str) -> dict[str, pl.Expr]:
+    """The running sums behind sensor `s`'s life aggregates (`LIFE_SEEDS`), recovered from a stored row's features."""
+    n, sum_i, sum_ii = life_moments(pl.col("age_readings"))
+    mean, std, slope = (pl.col(f"{s}__{kind}_life") for kind in ("mean", "std", "slope"))
+    sum_z = mean * n
+    return {
+        "life_sum": sum_z,
+        "life_sq": std * std * (n - 1) + mean * sum_z,
+        "life_iz": (slope * (n * sum_ii - sum_i * sum_i) + sum_i * sum_z) / n,
+        "life_min": pl.col(f"{s}__min_life"),
+        "life_max": pl.col(f"{s}__max_life"),
+    }
 
 
 def next_state(frame: pl.DataFrame, state: pl.DataFrame, keep: int) -> pl.DataFrame:

@@ -14,13 +14,14 @@ import polars as pl
 from sklearn.cluster import KMeans
 
 from pm_assets.core.constants import REPAIR, SENSOR_PREFIX, SERVICE_EVENTS, SETTING_COLUMNS
-from pm_assets.core.feature_state import empty_state, next_state, prepend_carry
+from pm_assets.core.feature_state import empty_state, life_moments, next_state, prepend_carry
 
 
 @dataclass(frozen=True)
 class FeatureConfig:
     windows: tuple[int, ...] = (10, 30)  # rolling windows, in readings
     ewm_spans: tuple[int, ...] = (10,)
+    life: bool = True  # mean, std, slope, min and max of each sensor since the life began (else min and max of the longest window)
     baseline_readings: int = 20  # a life's first readings define its own baseline
     max_regimes: int = 8
     regime_inertia_ratio: float = 0.02  # fewest clusters explaining 98% of the settings' spread
@@ -217,8 +218,11 @@ def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFr
                 z.rolling_std(w, min_samples=2).over(group).fill_null(0.0).alias(f"{s}__std_{w}"),
                 pl.when(denominator > 0).then((n * sum_iz - sum_i * sum_z) / denominator).otherwise(0.0).alias(f"{s}__slope_{w}"),
             ]
-        w = max(cfg.windows)
-        columns += [z.rolling_min(w, min_samples=1).over(group).alias(f"{s}__min_{w}"), z.rolling_max(w, min_samples=1).over(group).alias(f"{s}__max_{w}")]
+        if cfg.life:
+            columns += _life_columns(s, z, age, group)
+        else:
+            w = max(cfg.windows)
+            columns += [z.rolling_min(w, min_samples=1).over(group).alias(f"{s}__min_{w}"), z.rolling_max(w, min_samples=1).over(group).alias(f"{s}__max_{w}")]
         for span in cfg.ewm_spans:
             # a carried life restarts its average from the stored one: only the last carried row seeds it
             seed = pl.when(pl.col("_carried")).then(pl.col(f"{s}__ewm_{span}_seed")).otherwise(z)
@@ -228,6 +232,25 @@ def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFr
     return features.select("machine_id", "ts", "life_start", *spec.feature_names), next_state(frame, state, max(cfg.windows) - 1)
 
 
+def _life_columns(s: str, z: pl.Expr, age: pl.Expr, group: pl.Expr) -> list[pl.Expr]:
+    """Sensor `s`'s aggregates since the life began, from running sums: the last carried row seeds each
+    sum with the life so far (`feature_state.prepend_carry`), so a day costs a day however long the life."""
+    def since_start(term: pl.Expr, seed: str) -> pl.Expr:
+        return pl.when(pl.col("_carried")).then(pl.col(seed).fill_null(0.0)).otherwise(term).cum_sum().over(group)
+
+    n, sum_i, sum_ii = life_moments(age)
+    sum_z, sum_zz, sum_iz = since_start(z, f"{s}__life_sum"), since_start(z * z, f"{s}__life_sq"), since_start(age * z, f"{s}__life_iz")
+    denominator = n * sum_ii - sum_i * sum_i
+    return [
+        (sum_z / n).alias(f"{s}__mean_life"),
+        pl.when(n > 1).then(((sum_zz - sum_z * sum_z / n) / (n - 1)).clip(lower_bound=0.0).sqrt()).otherwise(0.0).alias(f"{s}__std_life"),
+        pl.when(denominator > 0).then((n * sum_iz - sum_i * sum_z) / denominator).otherwise(0.0).alias(f"{s}__slope_life"),
+        # carried rows are of the same life: their values may count again, the last one's seed holds the rest
+        pl.min_horizontal(z, pl.col(f"{s}__life_min")).cum_min().over(group).alias(f"{s}__min_life"),
+        pl.max_horizontal(z, pl.col(f"{s}__life_max")).cum_max().over(group).alias(f"{s}__max_life"),
+    ]
+
+
 def feature_names(sensors: list[str], config: FeatureConfig) -> list[str]:
     """The model's input columns, in order."""
     names = ["hours_since_service", "regime", *(f"{s}__now" for s in sensors), "age_readings"]
@@ -235,7 +258,10 @@ def feature_names(sensors: list[str], config: FeatureConfig) -> list[str]:
         names.append(f"{s}__from_baseline")
         for w in config.windows:
             names += [f"{s}__mean_{w}", f"{s}__std_{w}", f"{s}__slope_{w}"]
-        names += [f"{s}__min_{max(config.windows)}", f"{s}__max_{max(config.windows)}"]
+        if config.life:
+            names += [f"{s}__{kind}_life" for kind in ("mean", "std", "slope", "min", "max")]
+        else:
+            names += [f"{s}__min_{max(config.windows)}", f"{s}__max_{max(config.windows)}"]
         names += [f"{s}__ewm_{span}" for span in config.ewm_spans]
     return names
 

@@ -56,16 +56,16 @@ def _blocks(spec: FeatureSpec, settings: np.ndarray, sensors: np.ndarray) -> tup
     b = min(m, cfg.baseline_readings)
     blocks = {"now": z[:, -1], "from_baseline": z[:, -1] - z[:, :b].sum(axis=1) / b}
     age = np.arange(m, dtype=float)
-    for w in cfg.windows:
-        n = min(m, w)
+    lengths = {str(w): min(m, w) for w in cfg.windows} | ({"life": m} if cfg.life else {})
+    for name, n in lengths.items():
         tail, i = z[:, -n:], age[-n:]
-        blocks[f"mean_{w}"] = tail.sum(axis=1) / n
-        blocks[f"std_{w}"] = tail.std(axis=1, ddof=1) if n >= 2 else np.zeros(z.shape[::2])
+        blocks[f"mean_{name}"] = tail.sum(axis=1) / n
+        blocks[f"std_{name}"] = tail.std(axis=1, ddof=1) if n >= 2 else np.zeros(z.shape[::2])
         denominator = n * (i * i).sum() - i.sum() ** 2
         slope = (n * np.einsum("i,bis->bs", i, tail) - i.sum() * tail.sum(axis=1)) / denominator if denominator > 0 else np.zeros(z.shape[::2])
-        blocks[f"slope_{w}"] = slope
-    w = max(cfg.windows)
-    blocks[f"min_{w}"], blocks[f"max_{w}"] = z[:, -w:].min(axis=1), z[:, -w:].max(axis=1)
+        blocks[f"slope_{name}"] = slope
+    extremes = "life" if cfg.life else str(max(cfg.windows))
+    blocks[f"min_{extremes}"], blocks[f"max_{extremes}"] = z[:, -lengths[extremes]:].min(axis=1), z[:, -lengths[extremes]:].max(axis=1)
     for span in cfg.ewm_spans:
         alpha = 2 / (span + 1)
         weights = (1 - alpha) ** np.arange(m - 1, -1, -1)

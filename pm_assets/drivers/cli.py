@@ -206,7 +206,7 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
     from pm_assets.drivers import cmapss_benchmark
 
     config = TrainConfig(seed=args.seed, **({"iterations": args.iterations} if args.iterations else {}))
-    features = FeatureConfig(windows=tuple(args.windows or cmapss_benchmark.WINDOWS))
+    features = FeatureConfig(**({"windows": tuple(args.windows)} if args.windows else {}), life=not args.no_life)
     subsets = cmapss_benchmark.SUBSETS if args.subset == "all" else (args.subset,)
     results = {}
     for subset in subsets:
@@ -366,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmapss_bench.add_argument("--seed", type=int, default=42)
     cmapss_bench.add_argument("--iterations", type=int, help="boosting rounds (default: the platform's training default)")
     cmapss_bench.add_argument("--windows", type=int, nargs="+", metavar="READINGS",
-                              help="rolling windows of the features, in cycles (default: the platform's and one longer than any life)")
+                              help="rolling windows of the features, in cycles (default: the platform's)")
+    cmapss_bench.add_argument("--no-life", action="store_true", help="without the features over each engine's life so far")
     cmapss_bench.set_defaults(func=cmd_benchmark)
 
     serve = commands.add_parser("serve", help="serve the champion over HTTP (set PM_API_KEY to require a key)")

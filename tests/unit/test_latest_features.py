@@ -13,7 +13,7 @@ def fleet():
 
 
 @pytest.mark.parametrize("length", [3, 25, 400])
-@pytest.mark.parametrize("config", [FeatureConfig(), FeatureConfig(windows=(4, 12), ewm_spans=(5, 20))])
+@pytest.mark.parametrize("config", [FeatureConfig(), FeatureConfig(windows=(4, 12), ewm_spans=(5, 20), life=False)])
 def test_numpy_hot_path_equals_the_training_features(fleet, length, config):
     readings = fleet.telemetry.unique(["machine_id", "ts"], keep="first").sort("machine_id", "ts")
     spec = fit_feature_spec(readings, config)

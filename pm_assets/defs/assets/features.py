@@ -18,7 +18,8 @@ from pm_assets.storage import feature_store, model_files
 
 
 class FeatureSpecConfig(dg.Config):
-    windows: list[int] = [10, 30]
+    windows: list[int] = list(FeatureConfig().windows)  # rolling windows, in readings
+    life: bool = FeatureConfig().life  # aggregates of each sensor since the machine's last repair
     sample_rows: int = 300_000  # readings the regimes and normaliser are fitted on (a repeatable sample)
     force_refit: bool = False  # refit even when the stored spec still fits the readings
 
@@ -44,7 +45,7 @@ def feature_spec(context: dg.AssetExecutionContext, config: FeatureSpecConfig, w
     Fitted once, and again only when asked or when the fleet moved into operating regimes the spec does not
     know (the retraining job runs this first). A refit recomputes every stored feature day with the new spec,
     since a model and its features must agree; kept, it changes nothing."""
-    feature_config = FeatureConfig(windows=tuple(config.windows))
+    feature_config = FeatureConfig(windows=tuple(config.windows), life=config.life)
     current = model_files.load_feature_spec() if model_files.has_feature_spec() else None
     with warehouse.connect() as con:
         readings = con.sql(f"select {feature_store.READING_COLUMNS} from machine_timeseries "
