@@ -19,6 +19,7 @@ import polars as pl
 
 from pm_assets.core.features import fit_feature_spec
 from pm_assets.core.labels import LabelConfig
+from pm_assets.core.metrics import rul_metrics
 from pm_assets.core.models import LIBRARIES, TrainConfig, build_training_set, cross_validate, fit_bundle
 from pm_assets.sources.loaders.cmapss import load_cmapss
 
@@ -27,7 +28,7 @@ LABELS = LabelConfig(rul_cap_hours=125.0)
 
 def _rmse(truth: np.ndarray, predicted: np.ndarray) -> float:
     known = ~np.isnan(truth)
-    return float(np.sqrt(np.mean((truth[known] - predicted[known]) ** 2)))
+    return rul_metrics(truth[known], predicted[known])["rul_rmse"]
 
 
 def _oof_rmse(library: str, training: pl.DataFrame, features: list[str], config: TrainConfig) -> float:
