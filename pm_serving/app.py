@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     prometheus = PrometheusConfig(app_name="pm_serving", prefix="pm", group_path=True)
     return Litestar(
-        route_handlers=[routes.health, routes.ScoringController, routes.MachinesController, PrometheusController],
+        route_handlers=[routes.health, routes.maintenance_plan, routes.ScoringController, routes.MachinesController, PrometheusController],
         lifespan=[lifespan],
         guards=[require_api_key],
         middleware=[prometheus.middleware],

@@ -1,9 +1,10 @@
-"""The fleet's latest scores, from the snapshot file the daily pipeline publishes (never the live warehouse,
-which its writer locks), hot-swapped like the model.
+"""The fleet's latest scores and maintenance plan, from the snapshot files the daily pipeline publishes (never the
+live warehouse, which its writer locks), hot-swapped like the model.
 
-`fleet_scores` writes `$PM_DATA_DIR/scores/fleet_scores.parquet` whole (write and rename) each time it
-scores the fleet. Each machine's answer is encoded once per snapshot, so `GET /machines/{id}` costs
-a dictionary look-up.
+`fleet_scores` writes `$PM_DATA_DIR/scores/fleet_scores.parquet` and `maintenance_plan` writes
+`scores/maintenance_plan.parquet`, each whole (write and rename). Either changing reloads both, so a
+machine's answer carries its planned day; each machine's answer is encoded once per snapshot, so
+`GET /machines/{id}` costs a dictionary look-up.
 """
 
 import datetime as dt
@@ -12,9 +13,17 @@ from dataclasses import dataclass, field
 import msgspec
 import polars as pl
 
-from pm_serving.schemas import MachineScore
+from pm_serving.schemas import MachineScore, PlannedService
 from pm_serving.settings import Settings
 from pm_serving.watched import WatchedFile
+
+
+@dataclass(frozen=True)
+class Plan:
+    services: list[PlannedService] = field(default_factory=list)  # by day, the largest saving first
+    plan_date: dt.date | None = None
+    first_day: dt.date | None = None
+    model_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -22,33 +31,61 @@ class Snapshot:
     encoded: dict[str, bytes] = field(default_factory=dict)  # machine id -> its MachineScore as JSON
     ranked: list[MachineScore] = field(default_factory=list)  # most urgent first
     scored_at: dt.datetime | None = None
+    plan: Plan = field(default_factory=Plan)
 
 
 def _utc(ts: dt.datetime | None) -> dt.datetime | None:
     return ts if ts is None or ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
-def read_snapshot(frame: pl.DataFrame) -> Snapshot:
+def read_plan(frame: pl.DataFrame | None) -> Plan:
+    if frame is None or frame.is_empty():
+        return Plan()
+    planned = frame.filter(pl.col("service")).sort("planned_day", pl.col("expected_cost_saved").neg(), "machine_id")
+    services = [PlannedService(machine_id=r["machine_id"], planned_day=r["planned_day"], expected_cost_saved=r["expected_cost_saved"],
+                               failure_risk=r["failure_risk"], rul_hours=r["rul_hours"], rul_lower=r["rul_lower"], rul_upper=r["rul_upper"],
+                               reason=r["reason"]) for r in planned.iter_rows(named=True)]
+    first = frame["plan_date"][0] + dt.timedelta(days=1)
+    return Plan(services=services, plan_date=frame["plan_date"][0], first_day=first, model_version=str(frame["model_version"][0]))
+
+
+def read_snapshot(frame: pl.DataFrame, plan_frame: pl.DataFrame | None = None) -> Snapshot:
     """Scores most urgent first: high, medium, low risk, then the highest failure probability and the shortest RUL."""
     rank = {"high": 0, "medium": 1, "low": 2}
+    plan = read_plan(plan_frame)
+    planned_day = {s.machine_id: s.planned_day for s in plan.services}
+    has_range = "rul_lower" in frame.columns  # a snapshot from before RUL ranges has none
     scores = [MachineScore(machine_id=row["machine_id"], as_of=_utc(row["ts"]), rul_hours=row["rul_hours"],
                            failure_probability=row["failure_probability"], risk_level=row["risk_level"],
                            top_sensors=list(row["top_sensors"] or []), model_version=str(row["model_version"]),
-                           scored_at=_utc(row["scored_at"]))
+                           scored_at=_utc(row["scored_at"]), rul_lower=row["rul_lower"] if has_range else None,
+                           rul_upper=row["rul_upper"] if has_range else None, planned_day=planned_day.get(row["machine_id"]))
               for row in frame.iter_rows(named=True)]
     scores.sort(key=lambda s: (rank.get(s.risk_level, 3), -s.failure_probability, s.rul_hours))
     encoder = msgspec.json.Encoder()
     return Snapshot(encoded={s.machine_id: encoder.encode(s) for s in scores}, ranked=scores,
-                    scored_at=max((s.scored_at for s in scores), default=None))
+                    scored_at=max((s.scored_at for s in scores), default=None), plan=plan)
 
 
 class FleetScores(WatchedFile):
     def __init__(self, settings: Settings):
         super().__init__(settings.scores_path, settings.poll_seconds, settings.watcher_stale_seconds)
+        self.plan_path = settings.plan_path
         self.snapshot: Snapshot | None = None  # None until a snapshot file exists
+
+    def current_state(self) -> object:
+        state = super().current_state()
+        try:
+            return state, self.plan_path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return state, None
 
     def loaded(self) -> bool:
         return self.snapshot is not None or not self.path.exists()
 
     def load(self) -> None:
-        self.snapshot = read_snapshot(pl.read_parquet(self.path)) if self.path.exists() else None
+        if not self.path.exists():
+            self.snapshot = None
+            return
+        plan = pl.read_parquet(self.plan_path) if self.plan_path.exists() else None
+        self.snapshot = read_snapshot(pl.read_parquet(self.path), plan)

@@ -1,4 +1,4 @@
-"""HTTP routes: liveness, readiness, model card, predictions from readings, and the fleet's latest scores.
+"""HTTP routes: liveness, readiness, model card, predictions from readings, the fleet's latest scores and maintenance plan.
 
 `/predict` (one machine, at most `max_readings` readings) is decoded and scored on the event loop:
 it costs about a millisecond. Batches are decoded and scored in a worker thread, so a body of many
@@ -6,6 +6,7 @@ megabytes does not hold up `/health` or the other requests.
 """
 
 import asyncio
+import datetime as dt
 import os
 import time
 from typing import Annotated
@@ -29,6 +30,7 @@ from pm_serving.schemas import (
     ColumnarBatchRequest,
     Health,
     MachineColumns,
+    MaintenancePlan,
     ModelInfo,
     Prediction,
     PredictRequest,
@@ -132,6 +134,17 @@ class MachinesController(Controller):
         snapshot = _snapshot(state)
         matching = snapshot.ranked if risk is None else [s for s in snapshot.ranked if s.risk_level == risk]
         return Worklist(machines=matching[:limit], total=len(matching), snapshot_scored_at=snapshot.scored_at)
+
+
+@get("/plan", summary="The latest maintenance plan: which machine to service on which day, for the next `days` days")
+async def maintenance_plan(state: State, days: Annotated[int, Parameter(ge=1, le=366)] = 7) -> MaintenancePlan:
+    plan = _snapshot(state).plan
+    if plan.first_day is None:
+        raise Unavailable("no maintenance plan yet (the daily job's maintenance_plan publishes it)")
+    until = plan.first_day + dt.timedelta(days=days)
+    services = [s for s in plan.services if s.planned_day < until]
+    return MaintenancePlan(plan_date=plan.plan_date, first_day=plan.first_day, services=services,
+                           expected_cost_saved=float(sum(s.expected_cost_saved for s in services)), model_version=plan.model_version)
 
 
 def _snapshot(state: State) -> Snapshot:

@@ -63,6 +63,8 @@ class Prediction(msgspec.Struct):
     top_sensors: list[str]  # the sensors driving the risk (medium and high risk, or `explain`)
     model_version: str
     problem: str | None = None  # why the risk is `unknown` (too little usable sensor data)
+    rul_lower: float | None = None  # the RUL's calibrated range (the model's `interval_coverage`, 90 % by default)
+    rul_upper: float | None = None
 
 
 class BatchResponse(msgspec.Struct):
@@ -81,6 +83,30 @@ class MachineScore(msgspec.Struct):
     top_sensors: list[str]
     model_version: str
     scored_at: dt.datetime
+    rul_lower: float | None = None  # the RUL's calibrated range
+    rul_upper: float | None = None
+    planned_day: dt.date | None = None  # its service day in the latest maintenance plan (null: none planned)
+
+
+class PlannedService(msgspec.Struct):
+    machine_id: str
+    planned_day: dt.date
+    expected_cost_saved: float  # against not servicing it within the plan's horizon
+    failure_risk: float  # probability it fails before its planned day
+    rul_hours: float
+    rul_lower: float | None
+    rul_upper: float | None
+    reason: str
+
+
+class MaintenancePlan(msgspec.Struct):
+    """The services of the latest plan's first `days` days, day by day, the largest saving first within a day."""
+
+    plan_date: dt.date | None  # the day whose data the plan was made from
+    first_day: dt.date | None
+    services: list[PlannedService]
+    expected_cost_saved: float
+    model_version: str | None
 
 
 class Worklist(msgspec.Struct):

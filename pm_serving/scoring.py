@@ -152,17 +152,22 @@ def predict(model: LoadedModel, machines: Sequence[Machine]) -> list[Prediction]
         X = latest_features(bundle.feature_spec, [machines[k].history for k in scored])
         threads = 1 if len(scored) < 100 else -1
         rul, probability = bundle.predict(X, threads)
+        lower, upper = bundle.rul_range(rul)
         risk = bundle.risk_level(probability)
         driving = drivers(bundle, X, risk, np.array([machines[k].explain for k in scored]), threads)
         for i, k in enumerate(scored):
             predictions[k] = Prediction(machine_id=machines[k].machine_id, ts=_last(machines[k]), rul_hours=float(rul[i]),
                                         failure_probability=float(probability[i]), risk_level=str(risk[i]), top_sensors=driving[i],
-                                        model_version=model.version)
+                                        model_version=model.version, rul_lower=_number(lower[i]), rul_upper=_number(upper[i]))
     for k, machine in enumerate(machines):
         if machine.problem is not None:
             predictions[k] = Prediction(machine_id=machine.machine_id, ts=_last(machine), rul_hours=None, failure_probability=None,
                                         risk_level="unknown", top_sensors=[], model_version=model.version, problem=machine.problem)
     return predictions  # type: ignore[return-value]
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
 
 
 def _last(machine: Machine) -> dt.datetime:

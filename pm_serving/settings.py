@@ -17,6 +17,8 @@ class Settings:
     follow_alias: bool = False
     #: The fleet scores the daily pipeline publishes, polled like the pointer.
     scores_path: Path = field(default_factory=paths.fleet_scores_snapshot_path)
+    #: The maintenance plan the daily pipeline publishes, polled with the scores.
+    plan_path: Path = field(default_factory=paths.maintenance_plan_snapshot_path)
     poll_seconds: float = 5.0
     api_key: str | None = None  # when set, every route but /health needs header `X-API-Key`
     inference_log_dir: Path = field(default_factory=lambda: paths.inference_log_dir())

@@ -13,6 +13,7 @@ import polars as pl
 from sklearn.model_selection import GroupKFold
 
 from pm_assets.core.features import FeatureSpec, build_features, sensor_of
+from pm_assets.core.intervals import DEFAULT_COVERAGE, RulIntervals, fit_intervals, interval_metrics, out_of_fold_ranges, validate_coverage
 from pm_assets.core.labels import LabelConfig, build_labels
 from pm_assets.core.metrics import (
     choose_threshold,
@@ -36,10 +37,12 @@ class TrainConfig:
     max_train_rows: int = 60_000  # hourly readings are strongly autocorrelated: a sample learns as well
     miss_cost: float = 10.0  # cost of a missed failure, relative to…
     false_alarm_cost: float = 1.0  # …the cost of a false alarm
+    interval_coverage: float = DEFAULT_COVERAGE  # share of true RULs the ranges are calibrated to hold
 
     def __post_init__(self) -> None:
         if self.n_folds < 2:
             raise ValueError(f"n_folds must be >= 2, got {self.n_folds}")
+        validate_coverage(self.interval_coverage)
         if self.miss_cost <= 0 or self.false_alarm_cost <= 0:
             raise ValueError("miss_cost and false_alarm_cost must be > 0")
 
@@ -73,6 +76,13 @@ class ModelBundle:
     threshold: float
     metrics: dict[str, float] = field(default_factory=dict)
     feature_importance: dict[str, float] = field(default_factory=dict)
+    intervals: RulIntervals | None = None  # None in bundles trained before RUL ranges existed
+
+    def rul_range(self, rul: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The calibrated lower and upper RUL of each prediction (NaN without calibration)."""
+        if self.intervals is None:
+            return np.full(len(rul), np.nan), np.full(len(rul), np.nan)
+        return self.intervals.range(rul)
 
     @property
     def feature_names(self) -> list[str]:
@@ -154,6 +164,7 @@ class Validation:
     every_rul_prediction: pl.DataFrame  # the same on every row (out of fold)
     failure_predictions: pl.DataFrame  # machine_id, ts, label, probability on labelled rows (out of fold)
     threshold: float  # the alert threshold of least cost on the out-of-fold probabilities
+    intervals: RulIntervals  # RUL ranges calibrated on every out-of-fold RUL
 
 
 def cross_validate(library: str, training_set: pl.DataFrame, feature_names: list[str], config: TrainConfig,
@@ -166,7 +177,9 @@ def cross_validate(library: str, training_set: pl.DataFrame, feature_names: list
     cuts = _cut_points(training_set, config.cuts_per_machine, config.seed)
     oof_rul = np.full(len(X), np.nan)
     oof_prob = np.full(len(X), np.nan)
+    folds = np.zeros(len(X), dtype=int)
     for fold, (train_idx, test_idx) in enumerate(grouped_folds(machines, config.n_folds)):
+        folds[test_idx] = fold
         train_mask = np.zeros(len(X), bool)
         train_mask[train_idx] = True
         rows = sample_rows(train_mask & ~np.isnan(rul), config.max_train_rows, config.seed + fold)
@@ -179,6 +192,15 @@ def cross_validate(library: str, training_set: pl.DataFrame, feature_names: list
     # every row with a known RUL, by how close to failure it was: live monitoring's baseline
     labelled = ~np.isnan(rul)
     metrics |= rul_error_profile(rul[labelled], oof_rul[labelled], label_config.rul_cap_hours)
+    to_failure = training_set["hours_to_failure"].to_numpy() if "hours_to_failure" in training_set.columns else np.array([])
+    past_cap = to_failure[np.isfinite(to_failure) & (to_failure >= label_config.rul_cap_hours)]
+    intervals = fit_intervals(rul[labelled], oof_rul[labelled], label_config.rul_cap_hours, config.interval_coverage,
+                              beyond_cap=float(past_cap.mean()) if len(past_cap) else None)
+    lower, upper = np.full(len(X), np.nan), np.full(len(X), np.nan)
+    lower[labelled], upper[labelled] = out_of_fold_ranges(rul[labelled], oof_rul[labelled], folds[labelled],
+                                                          label_config.rul_cap_hours, config.interval_coverage)
+    metrics |= interval_metrics(rul, lower, upper)
+    metrics |= {f"{k}_cuts": v for k, v in interval_metrics(rul[cuts], lower[cuts], upper[cuts]).items()}
     known = ~np.isnan(fail) & ~np.isnan(oof_prob)
     threshold = 0.5
     if known.any() and len(np.unique(fail[known])) == 2:
@@ -189,11 +211,12 @@ def cross_validate(library: str, training_set: pl.DataFrame, feature_names: list
         metrics["failure_mean_lead_time_hours"] = mean_lead_time_hours(
             np.nan_to_num(hours, nan=np.inf)[known], (oof_prob >= threshold)[known], failure_id[known], 2 * label_config.horizon_hours
         )
-    with_oof = training_set.select("machine_id", "ts", "rul").with_columns(pl.Series("rul_pred", oof_rul))
+    with_oof = training_set.select("machine_id", "ts", "rul").with_columns(
+        pl.Series("rul_pred", oof_rul), pl.Series("rul_lower", lower), pl.Series("rul_upper", upper), pl.Series("fold", folds))
     rul_predictions = with_oof[cuts]
     failure_predictions = training_set.filter(pl.Series(known)).select(
         "machine_id", "ts", pl.col("fails_within_horizon").alias("label")).with_columns(pl.Series("probability", oof_prob[known]))
-    return Validation(metrics, rul_predictions, with_oof, failure_predictions, threshold)
+    return Validation(metrics, rul_predictions, with_oof, failure_predictions, threshold, intervals)
 
 
 def fit_bundle(library: str, training_set: pl.DataFrame, spec: FeatureSpec, label_config: LabelConfig,
@@ -210,5 +233,6 @@ def fit_bundle(library: str, training_set: pl.DataFrame, spec: FeatureSpec, labe
         raise ValueError("the training set has no failures within the horizon (or only failures): cannot train the failure model")
     failure_model = make_estimator(library, "failure", config).fit(X[rows], fail[rows])
     importance = dict(zip(spec.feature_names, np.asarray(rul_model.feature_importances_, float).tolist()))
-    bundle = ModelBundle(library, spec, label_config, rul_model, failure_model, validation.threshold, validation.metrics, importance)
+    bundle = ModelBundle(library, spec, label_config, rul_model, failure_model, validation.threshold, validation.metrics, importance,
+                         validation.intervals)
     return bundle, validation

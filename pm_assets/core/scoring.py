@@ -13,11 +13,14 @@ def top_sensors(sensors: list[str], contributions: np.ndarray, k: int = 3) -> li
 
 
 def with_predictions(bundle: ModelBundle, features: pl.DataFrame) -> pl.DataFrame:
-    """`features` with the bundle's `predicted_rul` and `failure_probability` (unchanged when empty)."""
+    """`features` with the bundle's `predicted_rul`, its range (`rul_lower`, `rul_upper`) and `failure_probability`
+    (unchanged when empty)."""
     if features.is_empty():
         return features
     rul, probability = bundle.predict(features.select(bundle.feature_names).to_numpy())
-    return features.with_columns(pl.Series("predicted_rul", rul), pl.Series("failure_probability", probability))
+    lower, upper = bundle.rul_range(rul)
+    return features.with_columns(pl.Series("predicted_rul", rul), pl.Series("rul_lower", lower), pl.Series("rul_upper", upper),
+                                 pl.Series("failure_probability", probability))
 
 
 def drivers(bundle: ModelBundle, X: np.ndarray, risk: np.ndarray, explain: np.ndarray | None = None, threads: int = -1) -> list[list[str]]:
@@ -34,12 +37,15 @@ def drivers(bundle: ModelBundle, X: np.ndarray, risk: np.ndarray, explain: np.nd
 
 
 def score_rows(bundle: ModelBundle, latest: pl.DataFrame) -> pl.DataFrame:
-    """Feature rows (one per machine) scored: RUL, failure probability, risk level, driving sensors."""
+    """Feature rows (one per machine) scored: RUL and its range, failure probability, risk level, driving sensors."""
     X = latest.select(bundle.feature_names).to_numpy()
     rul, probability = bundle.predict(X)
+    lower, upper = bundle.rul_range(rul)
     risk = bundle.risk_level(probability)
     return latest.select("machine_id", "ts").with_columns(
         pl.Series("rul_hours", rul),
+        pl.Series("rul_lower", lower),
+        pl.Series("rul_upper", upper),
         pl.Series("failure_probability", probability),
         pl.Series("risk_level", risk),
         pl.Series("top_sensors", drivers(bundle, X, risk), dtype=pl.List(pl.String)),

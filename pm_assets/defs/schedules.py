@@ -16,7 +16,7 @@ from pm_assets.defs.partitions import DAY, SHARD, SHARDS, daily_partitions, raw_
 
 RAW_ASSETS = ("raw_telemetry", "raw_events")
 #: With the daily dbt models (`dbt_daily_models`) between the raw tables and the rest.
-DAY_ASSETS = ("machine_features", "champion_predictions", "challenger_gate", "drift_report", "model_performance", "fleet_scores")
+DAY_ASSETS = ("machine_features", "champion_predictions", "challenger_gate", "drift_report", "model_performance", "fleet_scores", "maintenance_plan")
 DAILY_ASSETS = (*RAW_ASSETS, *DAY_ASSETS) if SHARDS == 1 else DAY_ASSETS
 daily_job = dg.define_asset_job(
     "daily",

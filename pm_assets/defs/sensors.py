@@ -22,7 +22,8 @@ retrain_job = dg.define_asset_job("retrain", selection=RETRAIN_ASSETS,
 #: Checks that trigger retraining. `prediction_drift` only warns: its reference predictions are the
 #: champion's own training rows (in-sample, sharper than on new data), so it runs high on quiet days.
 WATCHED_CHECKS = [dg.AssetCheckKey(dg.AssetKey("drift_report"), "feature_drift"),
-                  dg.AssetCheckKey(dg.AssetKey("model_performance"), "performance_degradation")]
+                  dg.AssetCheckKey(dg.AssetKey("model_performance"), "performance_degradation"),
+                  dg.AssetCheckKey(dg.AssetKey("model_performance"), "interval_coverage")]
 
 
 def cooldown_seconds() -> float:
@@ -84,7 +85,7 @@ def _failures(instance: dg.DagsterInstance) -> list[FailedCheck]:
 
 @dg.sensor(job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def retrain_on_failed_check(context: dg.SensorEvaluationContext):
-    """Request the `retrain` job when `feature_drift` or `performance_degradation` fails (tagged with the check and partition)."""
+    """Request the `retrain` job when `feature_drift`, `performance_degradation` or `interval_coverage` fails (tagged with the check and partition)."""
     result, cursor = decide(_failures(context.instance), json.loads(context.cursor or "{}"), cooldown_seconds(),
                             registry.alias_version(registry.CHALLENGER))
     context.update_cursor(json.dumps(cursor))

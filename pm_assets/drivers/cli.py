@@ -150,8 +150,69 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print("== summary")
     for line in summary.describe():
         print(f"  {line}")
+    for line in plan_lines(limit=5):
+        print(f"  {line}")
     print(f"written to {paths.demo_summary_path()}; MLflow: mlflow ui --backend-store-uri {registry.tracking_uri()}")
     print('fleet scores: pm sql "select * from scores.fleet_scores order by failure_probability desc limit 10"')
+
+
+def cmd_plan(args: argparse.Namespace) -> None:
+    from pm_assets.core.planning import PlanCosts
+    from pm_assets.drivers.runner import last_daily_day, materialize
+
+    given = {name: getattr(args, name) for name in ("failure_cost", "service_cost", "wasted_life_cost_per_hour", "capacity", "horizon_days")
+             if getattr(args, name) is not None}
+    PlanCosts(**given)  # a bad setting stops here, in one line that names it
+    day = args.day or last_daily_day()
+    if day is None:
+        sys.exit("pm: error: no scored day to plan from: run `pm demo`, `pm train` or `pm daily` first")
+    booked = dict(b.split("=", 1) for b in args.book or [])
+    config = given | ({"booked": booked} if booked else {})
+    materialize("maintenance_plan", (day, day), run_config={"ops": {"maintenance_plan": {"config": config}}} if config else None)
+    for line in plan_lines(limit=args.limit):
+        print(line)
+
+
+def plan_lines(limit: int = 10) -> list[str]:
+    """The published plan in a few lines: its days' services, the largest savings first."""
+    import polars as pl
+
+    from pm_assets.storage import paths
+
+    planned = pl.read_parquet(paths.maintenance_plan_snapshot_path())
+    services = planned.filter(pl.col("service")).sort("planned_day", pl.col("expected_cost_saved").neg())
+    first = planned["plan_date"][0] + dt.timedelta(days=1)
+    lines = [f"maintenance plan from {first} (scores of {planned['plan_date'][0]}, model v{planned['model_version'][0]}): "
+             f"{services.height} service(s) of {planned.height} machines, expected saving {services['expected_cost_saved'].sum():,.0f}"]
+    for row in services.head(limit).iter_rows(named=True):
+        lines.append(f"  {row['planned_day']}  {row['machine_id']:<8} RUL {row['rul_hours']:5.0f} h [{row['rul_lower']:.0f}, {row['rul_upper']:.0f}]"
+                     f"  saves {row['expected_cost_saved']:8,.0f}  ({row['failure_risk']:.0%} risk of failing first)")
+    if services.height > limit:
+        lines.append(f"  … {services.height - limit} more: pm sql \"select * from scores.maintenance_plan where service order by planned_day\"")
+    return lines
+
+
+def cmd_evaluate_policy(args: argparse.Namespace) -> None:
+    import json
+
+    from pm_assets.core.planning import PlanCosts
+    from pm_assets.core.policies import table
+    from pm_assets.drivers.policy_evaluation import Evaluation, evaluate
+    from pm_assets.sources.simulator import DriftScenario, FleetConfig
+    from pm_assets.storage import paths
+    from pm_assets.storage.atomic import write_atomic
+
+    costs = PlanCosts(args.failure_cost, args.service_cost, args.wasted_life_cost_per_hour, args.capacity, args.horizon_days)
+    drift = DriftScenario(args.drift, args.drift_start, args.drift_share) if args.drift else None
+    fleet = FleetConfig(n_machines=args.machines, n_days=args.days, readings_per_day=args.readings_per_day, n_sensors=args.sensors,
+                        seed=args.seed, drift=drift)
+    evaluation = Evaluation(fleet, args.history_days, costs, args.retrain_every)
+    print(f"== {args.machines} machines, days {args.history_days}..{args.days - 1} under each policy "
+          f"({args.drift or 'no'} drift{f' from day {args.drift_start}' if args.drift else ''}; crew {costs.capacity}/day)")
+    rows = evaluate(evaluation)
+    print(table(rows))
+    report = write_atomic(paths.policy_report_path(), json.dumps({"fleet": str(fleet), "costs": str(costs), "policies": rows}, indent=2))
+    print(f"written to {report}")
 
 
 def cmd_replay(args: argparse.Namespace) -> None:
@@ -291,6 +352,24 @@ def _fleet_arguments(parser: argparse.ArgumentParser, drift: str | None, drift_s
     parser.add_argument("--drift-share", type=float, default=drift_share, help="share of machines the drift touches")
 
 
+def _cost_arguments(parser: argparse.ArgumentParser, capacity: int | None) -> None:
+    """The plan's costs and crew; without a value given, the plan's defaults (`core.planning.PlanCosts`)."""
+    from pm_assets.core.planning import PlanCosts
+
+    defaults = PlanCosts(capacity=capacity or PlanCosts.capacity)
+    given = capacity is not None  # evaluate-policy fills every value; `pm plan` passes only what was typed
+    parser.add_argument("--capacity", type=int, default=defaults.capacity if given else None,
+                        help=f"services the crew can do per day (default {defaults.capacity})")
+    parser.add_argument("--failure-cost", type=float, default=defaults.failure_cost if given else None,
+                        help=f"cost of an unplanned failure: repair and downtime (default {defaults.failure_cost:g})")
+    parser.add_argument("--service-cost", type=float, default=defaults.service_cost if given else None,
+                        help=f"cost of a planned service (default {defaults.service_cost:g})")
+    parser.add_argument("--wasted-life-cost-per-hour", type=float, default=defaults.wasted_life_cost_per_hour if given else None,
+                        help=f"cost of each hour of useful life a service throws away (default {defaults.wasted_life_cost_per_hour:g})")
+    parser.add_argument("--horizon-days", type=int, default=defaults.horizon_days if given else None,
+                        help=f"days planned (default {defaults.horizon_days})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pm", description="Predictive-maintenance platform")
     parser.add_argument("--debug", action="store_true", default=os.environ.get("PM_DEBUG") == "1",
@@ -352,6 +431,21 @@ def build_parser() -> argparse.ArgumentParser:
     daily.add_argument("--day", type=dt.date.fromisoformat, help="only this day (YYYY-MM-DD), e.g. to run it again")
     daily.set_defaults(func=cmd_daily)
 
+    plan = commands.add_parser("plan", help="plan which machine to service on which day (crew capacity, costs) from the last scored day")
+    _cost_arguments(plan, capacity=None)
+    plan.add_argument("--book", action="append", metavar="MACHINE=DAY", help="a service already scheduled (repeatable), e.g. M0007=2025-03-04")
+    plan.add_argument("--day", type=dt.date.fromisoformat, help="plan from this scored day (default: the last)")
+    plan.add_argument("--limit", type=int, default=10, help="services printed")
+    plan.set_defaults(func=cmd_plan)
+
+    policy = commands.add_parser("evaluate-policy", help="run one simulated fleet under each maintenance policy (run to failure, "
+                                                         "fixed interval, alert, the plan, an oracle) and compare their costs")
+    _fleet_arguments(policy, drift=None, drift_start=75, machines=100, days=120, drift_share=1.0)
+    policy.add_argument("--history-days", type=int, default=60, help="days run to failure that the model trains on")
+    policy.add_argument("--retrain-every", type=int, default=0, help="days between retrainings of the model-driven policies (0: never)")
+    _cost_arguments(policy, capacity=3)
+    policy.set_defaults(func=cmd_evaluate_policy)
+
     train = commands.add_parser("train", help="train CatBoost and LightGBM on the warehouse, promote the better one, score the fleet")
     train.set_defaults(func=cmd_train)
 
@@ -391,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Commands that run Dagster jobs on the platform's instance (and so first clear runs a killed `pm` left open).
-RUNS_JOBS = {"demo", "simulate", "ingest", "replay", "daily", "train"}
+RUNS_JOBS = {"demo", "simulate", "ingest", "replay", "daily", "train", "plan"}
 
 
 def _one_line(error: BaseException) -> str:

@@ -45,7 +45,7 @@ def train_stages(days: tuple[dt.date, dt.date]) -> list[Stage]:
     if first <= days[1]:
         stages.append(("machine_features", (first, days[1])))
     return stages + [("training_set catboost_model lightgbm_model champion_model reference_profile", None),
-                     ("fleet_scores", (days[1], days[1]))]
+                     ("fleet_scores maintenance_plan", (days[1], days[1]))]
 
 
 _QUIET = {"loggers": {"console": {"config": {"log_level": os.environ.get("PM_LOG_LEVEL", "WARNING")}}}}

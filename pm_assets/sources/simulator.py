@@ -91,9 +91,20 @@ class _Life:
     mode: int
 
 
-def simulate_fleet(config: FleetConfig) -> SimulatedFleet:
-    """Simulate `config.n_machines` machines for `config.n_days` days."""
-    rng = np.random.default_rng(config.seed)
+@dataclass(frozen=True)
+class _FleetConstants:
+    """What the whole fleet shares, drawn first from the fleet's seed."""
+
+    scale: np.ndarray
+    baseline: dict[str, np.ndarray]
+    regime_shift: np.ndarray
+    regime_settings: np.ndarray
+    mode_effect: np.ndarray
+    model_types: np.ndarray
+    drifted: np.ndarray
+
+
+def _fleet_constants(rng: np.random.Generator, config: FleetConfig) -> _FleetConstants:
     n_sensors = config.n_sensors
     scale = rng.uniform(0.5, 5.0, n_sensors)
     baseline = {m: rng.uniform(50, 500, n_sensors) for m in MODEL_TYPES}
@@ -105,17 +116,25 @@ def simulate_fleet(config: FleetConfig) -> SimulatedFleet:
     for k, name in enumerate(mode_names):
         for sensor, direction in FAILURE_MODES[name].items():
             mode_effect[k, sensor] = direction * 6.0 * scale[sensor]
-
     model_types = rng.choice(MODEL_TYPES, config.n_machines)
-    machine_ids = [f"M{i + 1:04d}" for i in range(config.n_machines)]
     drift = config.drift
     drifted = rng.random(config.n_machines) < (drift.machine_share if drift else 0)
+    return _FleetConstants(scale, baseline, regime_shift, regime_settings, mode_effect, model_types, drifted)
+
+
+def simulate_fleet(config: FleetConfig) -> SimulatedFleet:
+    """Simulate `config.n_machines` machines for `config.n_days` days."""
+    rng = np.random.default_rng(config.seed)
+    c = _fleet_constants(rng, config)
+    scale, baseline, regime_shift, regime_settings, mode_effect = c.scale, c.baseline, c.regime_shift, c.regime_settings, c.mode_effect
+    model_types, drifted, drift, n_sensors = c.model_types, c.drifted, config.drift, config.n_sensors
+    machine_ids = [f"M{i + 1:04d}" for i in range(config.n_machines)]
 
     per_day = config.readings_per_day
     grid = np.arange(config.n_days * per_day) / per_day  # days since start_date
     frames, degradation_parts, events = [], [], []
     for m, machine_id in enumerate(machine_ids):
-        keep, degradation, mode, machine_events = _machine_history(rng, grid, config, model_types[m], drifted[m])
+        keep, degradation, mode, machine_events, _ = _machine_history(rng, grid, config, model_types[m], drifted[m])
         events += [(machine_id, *event) for event in machine_events]
         t = grid[keep]
         n = len(t)
@@ -164,12 +183,28 @@ def _taken_over(rng: np.random.Generator, model_type: str, life: _Life, age: flo
                  mode=NEW_FAILURE_MODE)
 
 
-def _machine_history(
-    rng: np.random.Generator, grid: np.ndarray, config: FleetConfig, model_type: str, drifted: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[float, str, str | None]]]:
-    """Walk one machine's lives; return kept readings, their degradation and mode, and the events.
+@dataclass(frozen=True)
+class ServiceDone:
+    """A planned service: when, the life it threw away (days the machine had left), and the share of its life used."""
 
-    On a machine the `new_failure_mode` drift touches, lives from its start on may fail by the new mode."""
+    at: float
+    wasted_days: float
+    life_used: float
+
+
+def _machine_history(
+    rng: np.random.Generator, grid: np.ndarray, config: FleetConfig, model_type: str, drifted: bool,
+    services: tuple[float, ...] = (), own_maintenance: bool = True, repair_rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[float, str, str | None]], list[ServiceDone]]:
+    """Walk one machine's lives; return kept readings, their degradation and mode, the events, and the planned services done.
+
+    On a machine the `new_failure_mode` drift touches, lives from its start on may fail by the new mode. A planned
+    service (days in `services`, while the machine runs) renews its life as a repair does, without downtime, and
+    lands as a `repair` event without a failure before it;
+    `own_maintenance=False` drops the fleet's own preventive maintenance, so a policy alone decides services."""
+    repair_rng = repair_rng or rng
+    planned = sorted(services)
+    done: list[ServiceDone] = []
     n_days, drift = config.n_days, config.drift
     new_mode_from = drift.start_day if drift and drift.name == "new_failure_mode" and drifted else np.inf
     keep = np.ones(len(grid), dtype=bool)
@@ -179,12 +214,15 @@ def _machine_history(
     params = [life]
     start_age = rng.uniform(0, life.onset + 0.8 * life.life)
     cursor, interval = 0.0, rng.uniform(20, 45)
-    next_maintenance = rng.uniform(0, interval)
+    next_maintenance = rng.uniform(0, interval) if own_maintenance else np.inf
     takeover_at = new_mode_from
     events: list[tuple[float, str, str | None]] = []
     while cursor < n_days:
         failure_at = cursor + life.onset + life.life - start_age
-        end = min(failure_at, next_maintenance, takeover_at, n_days)
+        while planned and planned[0] < cursor:  # a service while the machine was down for repair does not happen
+            planned.pop(0)
+        service_at = planned[0] if planned else np.inf
+        end = min(failure_at, next_maintenance, takeover_at, service_at, n_days)
         lo, hi = np.searchsorted(grid, [cursor, end])
         age[lo:hi] = start_age + grid[lo:hi] - cursor
         lives[lo:hi] = len(params) - 1
@@ -197,15 +235,24 @@ def _machine_history(
                 life = taken
                 params.append(life)
             continue
+        if end == service_at and service_at < failure_at:
+            planned.pop(0)
+            age_then = start_age + service_at - cursor
+            done.append(ServiceDone(service_at, failure_at - service_at, age_then / (age_then + failure_at - service_at)))
+            events.append((service_at, "repair", None))  # a renewal: the features start a new life, as after a failure's repair
+            cursor, start_age = service_at, 0.0
+            life = _new_life(rng, model_type, cursor, new_mode_from)
+            params.append(life)
+            continue
         if failure_at <= next_maintenance:
-            repaired_at = failure_at + rng.uniform(0.5, 2.0)
+            repaired_at = failure_at + repair_rng.uniform(0.5, 2.0)
             events += [(failure_at, "failure", list(FAILURE_MODES)[life.mode]), (repaired_at, "repair", None)]
             down_hi = np.searchsorted(grid, repaired_at)
             keep[hi:down_hi] = False
             cursor, start_age = repaired_at, 0.0
             life = _new_life(rng, model_type, cursor, new_mode_from)
             params.append(life)
-            next_maintenance = cursor + interval
+            next_maintenance = cursor + interval if own_maintenance else np.inf
         else:
             events.append((next_maintenance, "maintenance", None))
             start_age = (start_age + next_maintenance - cursor) * (1 - rng.uniform(0.3, 0.8))
@@ -214,7 +261,7 @@ def _machine_history(
     events = [e for e in events if e[0] < n_days]
     onset, span, shape, mode = (np.array([getattr(p, a) for p in params])[lives] for a in ("onset", "life", "shape", "mode"))
     degradation = np.clip((age - onset) / span, 0, 1) ** shape
-    return keep, degradation[keep], mode[keep], events
+    return keep, degradation[keep], mode[keep], events, done
 
 
 def _regimes(rng: np.random.Generator, t: np.ndarray, per_day: int, drift: DriftScenario | None) -> np.ndarray:

@@ -78,6 +78,11 @@ def fleet_scores_snapshot_path() -> Path:
     return data_dir() / "scores" / "fleet_scores.parquet"
 
 
+def maintenance_plan_snapshot_path() -> Path:
+    """The latest maintenance plan, published whole for the scoring service to read."""
+    return data_dir() / "scores" / "maintenance_plan.parquet"
+
+
 # ---------- monitoring
 def reference_path() -> Path:
     """The champion's drift reference profile."""
@@ -107,6 +112,11 @@ def run_log_path() -> Path:
 
 def demo_summary_path() -> Path:
     return data_dir() / "demo_summary.json"
+
+
+def policy_report_path() -> Path:
+    """`pm evaluate-policy`'s per-policy figures."""
+    return data_dir() / "policy_evaluation.json"
 
 
 def replay_report_path() -> Path:

@@ -1,5 +1,6 @@
 """Model assets materialized in-process on a small simulated fleet, with a real sqlite MLflow store."""
 
+import datetime as dt
 import importlib.metadata
 from pathlib import Path
 
@@ -44,6 +45,8 @@ def test_model_assets_register_a_champion_and_score_the_fleet(own_registry, inst
     runs = mlflow.search_runs(experiment_names=[registry.EXPERIMENT], filter_string="tags.dagster_asset = 'lightgbm_model'")
     assert len(runs) == 1
     assert runs["metrics.rul_rmse"][0] > 0 and runs["tags.dagster_run_id"][0] == result.run_id
+    # each library's RUL ranges, judged out of fold: coverage near the nominal 90 %, and their mean width
+    assert 0.8 < runs["metrics.rul_interval_coverage"][0] <= 1 and runs["metrics.rul_interval_width"][0] > 0
     # the training set is a bounded sample of each machine life, and MLflow says how it was drawn
     assert 0 < int(runs["params.sampling_sampled_rows"][0]) < int(runs["params.sampling_rows_in_window"][0])
     assert int(runs["params.sampling_rows_per_life"][0]) > 0 and int(runs["params.sampling_lives"][0]) >= FLEET.n_machines
@@ -68,6 +71,30 @@ def test_model_assets_register_a_champion_and_score_the_fleet(own_registry, inst
     snapshot = pl.read_parquet(paths.fleet_scores_snapshot_path())  # what the scoring service serves by machine id
     assert snapshot.sort("machine_id").select("machine_id", "rul_hours", "risk_level").equals(
         scores.sort("machine_id").select("machine_id", "rul_hours", "risk_level"))
+    assert ((scores["rul_lower"] <= scores["rul_hours"]) & (scores["rul_hours"] <= scores["rul_upper"])).all()
+
+
+def test_the_maintenance_plan_services_within_capacity_and_lands_in_sql_and_a_snapshot(own_registry, instance):
+    day = own_registry[1]
+    materialize("training_set catboost_model lightgbm_model champion_model", instance_=instance, run_config=model_config())
+    materialize("fleet_scores", (day, day), instance_=instance)
+    config = {"capacity": 1, "horizon_days": 5, "failure_cost": 50_000.0, "booked": {"M0003": str(day + dt.timedelta(days=2))}}
+    result = materialize("maintenance_plan", (day, day), instance_=instance, run_config={"ops": {"maintenance_plan": {"config": config}}})
+    with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
+        planned = con.sql("select * from scores.maintenance_plan").pl()
+    assert planned.height == FLEET.n_machines and (planned["plan_date"] == day).all()
+    services = planned.filter("service")
+    assert services.group_by("planned_day").len()["len"].max() <= 1  # the crew's capacity
+    assert services["planned_day"].is_between(day + dt.timedelta(days=1), day + dt.timedelta(days=5)).all()
+    assert planned.filter(machine_id="M0003")["planned_day"].item() == day + dt.timedelta(days=2)  # the booking holds
+    assert pl.read_parquet(paths.maintenance_plan_snapshot_path()).sort("machine_id").equals(planned.sort("machine_id"))
+    [event] = result.get_asset_materialization_events()
+    metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+    assert metadata["services_planned"] == services.height and "M0003" in metadata["schedule"]
+    # a bad setting stops the asset with one line naming it
+    bad = materialize("maintenance_plan", (day, day), instance_=instance, raise_on_error=False,
+                      run_config={"ops": {"maintenance_plan": {"config": {"capacity": 0}}}})
+    assert not bad.success
 
 
 def test_a_new_model_becomes_the_challenger_not_the_champion(own_registry, instance):

@@ -33,6 +33,7 @@ def test_predict_one_machine(client, served_data_dir):
     body = response.json()
     assert body["machine_id"] == "M0001" and body["ts"].startswith("2025-03-02T15:00")
     assert 0 <= body["rul_hours"] <= 125 and 0 <= body["failure_probability"] <= 1
+    assert 0 <= body["rul_lower"] <= body["rul_hours"] <= body["rul_upper"] <= 125  # the calibrated range
     assert body["risk_level"] in {"low", "medium", "high"}
     assert all(s.startswith("sensor_") for s in body["top_sensors"])
     client.app.state.inference_log.flush()
@@ -49,6 +50,7 @@ def test_predict_batch_matches_single_predictions(client):
     for machine, prediction in zip(machines, predictions):
         single = client.post("/predict", json=machine).json()
         assert single["rul_hours"] == pytest.approx(prediction["rul_hours"])
+        assert single["rul_upper"] == pytest.approx(prediction["rul_upper"])  # batches carry the same ranges
         assert single["failure_probability"] == pytest.approx(prediction["failure_probability"])
 
 

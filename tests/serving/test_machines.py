@@ -1,5 +1,6 @@
 """Scores by machine id, from the fleet snapshot the daily pipeline publishes, hot-swapped when it is replaced."""
 
+import datetime as dt
 import time
 
 import polars as pl
@@ -56,3 +57,32 @@ def test_a_new_snapshot_is_served_without_a_restart(client):
         assert client.get("/machines", params={"risk": "high"}).json()["total"] == 10
     finally:
         write_atomic(path, before.write_parquet)
+
+
+def test_the_plan_and_each_machine_s_planned_day_and_range(client):
+    scores = pl.read_parquet(paths.fleet_scores_snapshot_path())
+    plan_date = scores["ts"].max().date()
+    first = plan_date + dt.timedelta(days=1)
+    ids = scores["machine_id"].to_list()
+    planned = pl.DataFrame({
+        "plan_date": [plan_date] * len(ids), "machine_id": ids, "service": [i < 2 for i in range(len(ids))],
+        "planned_day": [first + dt.timedelta(days=i) if i < 2 else None for i in range(len(ids))],
+        "day_index": [i if i < 2 else None for i in range(len(ids))], "expected_cost_saved": [900.0, 500.0] + [0.0] * (len(ids) - 2),
+        "failure_risk": [0.2] * len(ids), "cost_without_service": [3000.0] * len(ids), "rul_hours": scores["rul_hours"],
+        "rul_lower": scores["rul_lower"], "rul_upper": scores["rul_upper"], "reason": ["why"] * len(ids), "model_version": ["1"] * len(ids)})
+    write_atomic(paths.maintenance_plan_snapshot_path(), planned.write_parquet)
+    try:
+        deadline = time.monotonic() + 5
+        while (body := client.get("/plan", params={"days": 7})).status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        plan = body.json()
+        assert plan["first_day"] == first.isoformat() and [s["machine_id"] for s in plan["services"]] == ids[:2]
+        assert plan["expected_cost_saved"] == 1400.0 and set(plan["services"][0]) >= {"planned_day", "rul_lower", "rul_upper", "reason"}
+        assert [s["machine_id"] for s in client.get("/plan", params={"days": 1}).json()["services"]] == ids[:1]
+        assert client.get("/plan", params={"days": 0}).status_code == 400
+        machine = client.get(f"/machines/{ids[1]}").json()
+        assert machine["planned_day"] == (first + dt.timedelta(days=1)).isoformat()
+        assert machine["rul_lower"] <= machine["rul_hours"] <= machine["rul_upper"]
+        assert client.get(f"/machines/{ids[3]}").json()["planned_day"] is None
+    finally:
+        paths.maintenance_plan_snapshot_path().unlink()

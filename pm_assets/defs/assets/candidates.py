@@ -19,6 +19,7 @@ class CandidateConfig(dg.Config):
     max_train_rows: int = TrainConfig.max_train_rows
     miss_cost: float = TrainConfig.miss_cost
     false_alarm_cost: float = TrainConfig.false_alarm_cost
+    interval_coverage: float = TrainConfig.interval_coverage  # the RUL ranges' coverage, calibrated out of fold
     seed: int = TrainConfig.seed
 
 

@@ -21,7 +21,7 @@ from pm_assets.core.scoring import with_predictions
 from pm_assets.defs.partitions import daily_partitions, day_window, single_run_backfill
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import feature_store, registry
-from pm_assets.storage.warehouse import create_table, transaction
+from pm_assets.storage.warehouse import create_table, table_columns, transaction
 
 PREDICTIONS_TABLE = "monitoring.predictions"
 
@@ -75,7 +75,7 @@ def _score_day(con, day: dt.date, bundles: dict[str, ModelBundle], table_spec: s
         scored = with_predictions(bundle, features)
         if scored.height:
             logged.append(scored.select("machine_id", "ts", pl.lit(version).alias("model_version"), "predicted_rul", "failure_probability",
-                                        (pl.col("failure_probability") >= bundle.threshold).alias("alert")))
+                                        (pl.col("failure_probability") >= bundle.threshold).alias("alert"), "rul_lower", "rul_upper"))
     return pl.concat(logged) if logged else pl.DataFrame()
 
 
@@ -92,7 +92,9 @@ def champion_predictions(context: dg.AssetExecutionContext, warehouse: Warehouse
     with warehouse.connect() as con:
         con.execute("create schema if not exists monitoring")
         create_table(con, PREDICTIONS_TABLE, "(machine_id varchar, ts timestamp, model_version varchar, predicted_rul double, "
-                     "failure_probability double, alert boolean)")
+                     "failure_probability double, alert boolean, rul_lower double, rul_upper double)")
+        for column in {"rul_lower", "rul_upper"} - set(table_columns(con, PREDICTIONS_TABLE) or []):  # a table from before RUL ranges
+            con.execute(f"alter table {PREDICTIONS_TABLE} add column {column} double")
         for key in context.partition_keys:
             day = dt.date.fromisoformat(key)
             _, _, table_spec = feature_store.read_state(con, day + dt.timedelta(days=1))
@@ -101,7 +103,7 @@ def champion_predictions(context: dg.AssetExecutionContext, warehouse: Warehouse
             with transaction(con, **({"_predictions": predictions} if predictions.height else {})):
                 con.execute(f"delete from {PREDICTIONS_TABLE} where ts >= $start and ts < $end", {"start": start, "end": end})
                 if predictions.height:
-                    con.execute(f"insert into {PREDICTIONS_TABLE} select * from _predictions")
+                    con.execute(f"insert into {PREDICTIONS_TABLE} by name select * from _predictions")
             champion = predictions.filter(pl.col("model_version") == versions[registry.CHAMPION]) if predictions.height else predictions
             rows, alerts = rows + champion.height, alerts + (int(champion["alert"].sum()) if champion.height else 0)
     return dg.MaterializeResult(metadata={"rows": rows, "champion_version": versions[registry.CHAMPION],
@@ -116,6 +118,10 @@ class PerformanceConfig(dg.Config):
     min_judged_failures: int = 3
     min_caught_share: float = 0.5  # fails when fewer of the judged failures than this were alerted on in time
     min_lead_hours: float = 12.0  # an alert is in time when it fired at least this long before the failure
+    # RUL ranges: judged from `min_matured_rows` matured RULs of at least `min_range_machines` machines (rows of one
+    # machine are strongly correlated); fails when they hold the true RUL less often than nominal minus this margin
+    min_range_machines: int = 10
+    max_coverage_shortfall: float = 0.10
 
 
 @dg.asset(
@@ -124,7 +130,9 @@ class PerformanceConfig(dg.Config):
     deps=["champion_predictions", "machine_events", "challenger_gate"],  # judges the champion after the day's gate
     check_specs=[dg.AssetCheckSpec("performance_degradation", asset="model_performance",
                                    description="Live RUL RMSE of matured predictions against what cross-validation predicts for rows "
-                                               "as close to failure, and the share of matured failures the alert caught in time")],
+                                               "as close to failure, and the share of matured failures the alert caught in time"),
+                 dg.AssetCheckSpec("interval_coverage", asset="model_performance",
+                                   description="Share of matured RULs inside their predicted range, against the range's nominal coverage")],
 )
 def model_performance(context: dg.AssetExecutionContext, config: PerformanceConfig, warehouse: WarehouseResource):
     """Live RMSE, precision, recall and alert lead time of the champion's logged predictions whose truth is known by the end of the day."""
@@ -159,3 +167,24 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
         metadata={**metadata, "max_rmse_ratio": config.max_rmse_ratio, "min_caught_share": config.min_caught_share,
                   "partition": context.partition_key},
     )
+    yield coverage_check(rows, bundle, config, context.partition_key)
+
+
+def coverage_check(rows: pl.DataFrame, bundle: ModelBundle, config: PerformanceConfig, partition: str) -> dg.AssetCheckResult:
+    """`interval_coverage`: fails when matured RULs fall inside their ranges clearly less often than the nominal coverage."""
+    nominal = bundle.intervals.coverage if bundle.intervals is not None else float("nan")
+    judged = rows.filter(pl.col("rul").is_not_null() & pl.col("rul_lower").is_not_null()) if "rul_lower" in rows.columns else rows.clear()
+    machines = judged["machine_id"].n_unique()
+    inside = judged.select(((pl.col("rul") >= pl.col("rul_lower")) & (pl.col("rul") <= pl.col("rul_upper"))).mean()).item() \
+        if judged.height else float("nan")
+    metadata = {"nominal_coverage": float(nominal), "live_coverage": float(inside if inside is not None else "nan"),
+                "matured_rows": judged.height, "machines": machines, "partition": partition,
+                "max_coverage_shortfall": config.max_coverage_shortfall}
+    if judged.height < config.min_matured_rows or machines < config.min_range_machines or not np.isfinite(nominal):
+        return dg.AssetCheckResult(check_name="interval_coverage", passed=True, metadata=metadata,
+                                   description=f"not judged: {judged.height} matured RULs with a range from {machines} machines "
+                                               f"(judged from {config.min_matured_rows} rows of {config.min_range_machines} machines)")
+    failed = inside < nominal - config.max_coverage_shortfall
+    return dg.AssetCheckResult(check_name="interval_coverage", passed=not failed, metadata=metadata,
+                               description=f"{inside:.0%} of {judged.height} matured RULs inside their range (nominal {nominal:.0%}, "
+                                           f"at least {nominal - config.max_coverage_shortfall:.0%})")

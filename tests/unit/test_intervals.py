@@ -1,0 +1,54 @@
+"""RUL ranges hold their stated coverage, widen where the model errs more, and narrow near failure."""
+
+import numpy as np
+import pytest
+
+from pm_assets.core.intervals import fit_intervals, interval_metrics, out_of_fold_ranges
+
+
+def _noisy(seed: int, n: int = 30_000):
+    """Predictions whose error grows with the RUL (sd 1 + pred / 8), as a RUL model's does."""
+    rng = np.random.default_rng(seed)
+    pred = rng.uniform(0, 125, n)
+    return pred, pred + rng.normal(0, 1 + pred / 8)
+
+
+@pytest.mark.parametrize("coverage", [0.8, 0.9, 0.95])
+def test_ranges_hold_their_coverage_on_new_rows_with_known_noise(coverage):
+    pred, truth = _noisy(0)
+    ranges = fit_intervals(truth, pred, cap=1e9, coverage=coverage)
+    new_pred, new_truth = _noisy(1)
+    lower, upper = ranges.range(new_pred)
+    held = np.mean((new_truth >= lower) & (new_truth <= upper))
+    assert abs(held - coverage) < 0.01
+    # the same within each end of the RUL scale, not just on average (the bands adapt to the noise)
+    for part in (new_pred < 30, new_pred > 95):
+        assert abs(np.mean((new_truth[part] >= lower[part]) & (new_truth[part] <= upper[part])) - coverage) < 0.03
+
+
+def test_ranges_narrow_near_failure_and_out_of_fold_coverage_is_honest():
+    pred, truth = _noisy(2)
+    folds = np.arange(len(pred)) % 5
+    lower, upper = out_of_fold_ranges(truth, pred, folds, cap=1e9)
+    metrics = interval_metrics(truth, lower, upper, near_failure=30)
+    assert abs(metrics["rul_interval_coverage"] - 0.9) < 0.01
+    assert metrics["rul_interval_width_near_failure"] < metrics["rul_interval_width"] / 2
+
+
+def test_a_single_constant_error_gives_a_narrow_range_and_too_few_rows_are_refused():
+    pred = np.linspace(0, 100, 1000)
+    ranges = fit_intervals(pred + 2.0, pred, cap=125)
+    lower, upper = ranges.range(np.array([50.0]))
+    assert lower[0] == pytest.approx(50.0) and upper[0] == pytest.approx(52.0)  # the truth, and the prediction it holds
+    with pytest.raises(ValueError, match="at least 20"):
+        fit_intervals(pred[:5], pred[:5], cap=125)
+    with pytest.raises(ValueError, match="coverage"):
+        ranges.range(pred, coverage=1.0)
+
+
+def test_failure_probability_follows_the_distribution():
+    pred, truth = _noisy(3)
+    ranges = fit_intervals(truth, pred, cap=125)
+    p = ranges.failure_probability(np.array([20.0, 100.0]), np.array([10.0, 20.0, 40.0]))
+    assert (np.diff(p, axis=1) >= 0).all()  # more likely to have failed the longer the wait
+    assert p[0, 1] == pytest.approx(0.5, abs=0.05) and p[0, 2] > 0.99 and p[1, 2] < 0.01
