@@ -22,7 +22,8 @@ from pm_assets.core.intervals import fit_intervals
 from pm_assets.core.labels import LabelConfig
 from pm_assets.core.models import TrainConfig, build_training_set, cross_validate
 from pm_assets.core.planning import PlanCosts, PlanInput, plan
-from pm_assets.core.policies import POLICIES, PolicyOutcome, pick_alerts, pick_fixed_interval, pick_oracle, table, tune_interval
+from pm_assets.core.policies import table, tune_interval
+from pm_assets.core.recorded_policies import Life, Model, evaluate as evaluate_recorded
 from pm_assets.drivers.policy_evaluation import Evaluation, evaluate
 from pm_assets.sources.loaders.cmapss import load_cmapss
 from pm_assets.sources.simulator import DriftScenario, FleetConfig
@@ -44,6 +45,7 @@ def planning_speed() -> None:
 
 
 def recorded_lives(subset_dir: Path, subset: str, costs: PlanCosts, engines_per_day: float, log=print) -> list[dict]:
+    """The policies on one C-MAPSS training file's engines, from out-of-fold predictions of every cycle."""
     data = load_cmapss(subset_dir / f"train_{subset}.txt")
     label_config = LabelConfig(rul_cap_hours=125.0, horizon_hours=48.0)
     spec = fit_feature_spec(data.telemetry, seed=42)
@@ -53,51 +55,19 @@ def recorded_lives(subset_dir: Path, subset: str, costs: PlanCosts, engines_per_
     log(f"{subset}: 90 % ranges, engine-grouped CV: coverage {m['rul_interval_coverage']:.1%} on every cycle "
         f"({m['rul_interval_coverage_cuts']:.1%} at the cut points), mean width {m['rul_interval_width']:.1f}, "
         f"true RUL <= 30: {m['rul_interval_width_near_failure']:.1f}")
-    every = validation.every_rul_prediction.join(
-        validation.failure_predictions.select("machine_id", "ts", "probability"), on=["machine_id", "ts"], how="left")
     lengths = data.telemetry.group_by("machine_id").len().sort("machine_id")
-    engines = lengths["machine_id"].to_list()
-    life = dict(zip(engines, lengths["len"].to_list()))  # cycles; the last one is the failure
-    start = {e: k / engines_per_day for k, e in enumerate(engines)}  # the day each engine comes into service
-    frame = every.with_columns(pl.col("ts").rank("ordinal").over("machine_id").alias("cycle"))
-    by_engine = {key[0]: g.sort("cycle") for key, g in frame.group_by("machine_id")}
-    lives = np.array([life[e] / CYCLES_PER_DAY for e in engines])
-    interval = tune_interval(lives, costs)
-    end_day = int(np.ceil(max(start[e] + life[e] / CYCLES_PER_DAY for e in engines))) + 1
-    outcomes = {}
-    for policy in POLICIES:
-        outcome = PolicyOutcome(policy, days=end_day, capacity=costs.capacity, life_used=[])
-        done: set[str] = set()
-        for day in range(end_day):
-            active = [e for e in engines if e not in done and start[e] <= day]
-            cycles = np.array([int((day - start[e]) * CYCLES_PER_DAY) for e in active])
-            failed = [e for e, c in zip(active, cycles) if c >= life[e]]
-            outcome.failures += len(failed)
-            done |= set(failed)
-            keep = [k for k, e in enumerate(active) if e not in failed and cycles[k] >= 1]
-            active, cycles = [active[k] for k in keep], cycles[keep]
-            if not active:
-                continue
-            rows = [by_engine[e].row(min(c, by_engine[e].height) - 1, named=True) for e, c in zip(active, cycles)]
-            if policy == "fixed_interval":
-                chosen = pick_fixed_interval(cycles / CYCLES_PER_DAY, interval, costs.capacity)
-            elif policy == "oracle":
-                chosen = pick_oracle(np.array([(life[e] - c) / CYCLES_PER_DAY for e, c in zip(active, cycles)]), costs.capacity)
-            elif policy == "alert":
-                chosen = pick_alerts(np.array([r["probability"] if r["probability"] is not None else 0.0 for r in rows]),
-                                     validation.threshold, costs.capacity)
-            elif policy == "plan":
-                planned = plan(validation.intervals, PlanInput(active, np.array([r["rul_pred"] for r in rows]), np.zeros(len(active))), costs)
-                chosen = np.flatnonzero((planned["day_index"] == 0).fill_null(False).to_numpy())
-            else:
-                chosen = np.array([], int)
-            for k in chosen:
-                e, c = active[k], int(cycles[k])
-                outcome.services += 1
-                outcome.wasted_hours += life[e] - c  # a cycle stands for an hour
-                outcome.life_used.append(c / life[e])
-                done.add(e)
-        outcomes[policy] = outcome
+    start = {e: k / engines_per_day for k, e in enumerate(lengths["machine_id"])}  # the day each engine comes into service
+    lives = [Life(e, start[e], start[e] + n / CYCLES_PER_DAY, True) for e, n in lengths.iter_rows()]
+    predictions = validation.every_rul_prediction.join(
+        validation.failure_predictions.select("machine_id", "ts", "probability"), on=["machine_id", "ts"], how="left"
+    ).with_columns(
+        (pl.col("machine_id").replace_strict(start, return_dtype=pl.Float64)
+         + pl.col("ts").rank("ordinal").over("machine_id") / CYCLES_PER_DAY).alias("day"),  # the end of the cycle predicted
+        pl.lit("cv").alias("model_version"),
+    )
+    interval = tune_interval(np.array([life.end - life.start for life in lives]), costs)
+    days = range(0, int(np.ceil(max(life.end for life in lives))) + 1)
+    outcomes = evaluate_recorded(lives, predictions, {"cv": Model(validation.intervals, validation.threshold)}, days, costs, interval)
     rtf, oracle = outcomes["run_to_failure"].cost(costs), outcomes["oracle"].cost(costs)
     return [o.row(costs, rtf, oracle) for o in outcomes.values()]
 
@@ -106,7 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cmapss", type=Path, help="folder of train_FD00X.txt (skipped when absent)")
     parser.add_argument("--machines", type=int, default=100)
-    parser.add_argument("--retrain-every", type=int, default=10, help="the drifting fleet's retraining period, days")
+    parser.add_argument("--retrain-every", type=int, default=15, help="the drifting fleet's retraining period, days")
     parser.add_argument("--skip-fleets", action="store_true")
     args = parser.parse_args()
     planning_speed()
@@ -123,8 +93,8 @@ def main() -> None:
     if args.cmapss and args.cmapss.exists():
         for subset in ("FD001", "FD002", "FD003", "FD004"):
             started = time.perf_counter()
-            rows = recorded_lives(args.cmapss, subset, PlanCosts(capacity=3), engines_per_day=10)
-            print(f"== C-MAPSS {subset}: engines come into service 10 a day, crew 3/day")
+            rows = recorded_lives(args.cmapss, subset, PlanCosts(capacity=3), engines_per_day=2)
+            print(f"== C-MAPSS {subset}: engines come into service 2 a day, crew 3/day")
             print(table(rows))
             print(f"({time.perf_counter() - started:.0f} s)")
     elif args.cmapss:

@@ -140,7 +140,7 @@ class MachinesController(Controller):
 async def maintenance_plan(state: State, days: Annotated[int, Parameter(ge=1, le=366)] = 7) -> MaintenancePlan:
     plan = _snapshot(state).plan
     if plan.first_day is None:
-        raise Unavailable("no maintenance plan yet (the daily job's maintenance_plan publishes it)")
+        raise NotFoundException("no maintenance plan yet: the daily job's maintenance_plan publishes it (`pm plan` makes one now)")
     until = plan.first_day + dt.timedelta(days=days)
     services = [s for s in plan.services if s.planned_day < until]
     return MaintenancePlan(plan_date=plan.plan_date, first_day=plan.first_day, services=services,

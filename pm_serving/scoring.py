@@ -152,7 +152,7 @@ def predict(model: LoadedModel, machines: Sequence[Machine]) -> list[Prediction]
         X = latest_features(bundle.feature_spec, [machines[k].history for k in scored])
         threads = 1 if len(scored) < 100 else -1
         rul, probability = bundle.predict(X, threads)
-        lower, upper = bundle.rul_range(rul)
+        lower, upper = bundle.rul_range(rul, probability)
         risk = bundle.risk_level(probability)
         driving = drivers(bundle, X, risk, np.array([machines[k].explain for k in scored]), threads)
         for i, k in enumerate(scored):

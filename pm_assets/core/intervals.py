@@ -1,8 +1,9 @@
 """Calibrated RUL ranges: a conformal predictive distribution per band of predicted RUL.
 
 Out-of-fold residuals ``r = rul - rul_pred`` (machine-grouped, so no machine judges itself) are split
-into bands of the predicted RUL (Mondrian conformal prediction: the bands are the categories) and each
-band keeps its residual quantiles. A new prediction ``p`` in band ``b`` has the distribution
+into bands of the predicted RUL and, where the failure model's probability is known, levels of that
+probability: Mondrian conformal prediction, the band x level cells being the categories. Each cell keeps its residual quantiles (a cell with too few rows
+keeps its band's). A new prediction ``p`` in band ``b`` has the distribution
 ``p + quantiles_b``; its range at coverage ``c`` is the ``(1 - c) / 2`` and ``(1 + c) / 2`` quantiles,
 with the split-conformal finite-sample correction, widened to hold ``p`` and clipped to ``[0, cap]``. Near failure the model errs
 less, so the bands of small predicted RUL are narrow; a machine far from failure gets a wide range.
@@ -21,7 +22,7 @@ serving hot path can afford (a library's calibrator object costs a millisecond a
 True
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -38,34 +39,45 @@ def validate_coverage(coverage: float) -> float:
 
 @dataclass(frozen=True)
 class RulIntervals:
-    """Residual quantiles per band of predicted RUL; `edges` are the bands' inner boundaries."""
+    """Residual quantiles per band of predicted RUL (and per band x risk level); `edges` are the bands' inner boundaries."""
 
     edges: np.ndarray  # (bands - 1,)
-    quantiles: np.ndarray  # (bands, len(LEVELS)) residual quantiles, finite-sample corrected
+    quantiles: np.ndarray  # (bands, len(LEVELS)) residual quantiles of each band, finite-sample corrected
     cap: float  # RUL labels are capped here; ranges are clipped to [0, cap]
     coverage: float = DEFAULT_COVERAGE  # the coverage `range` gives by default
     #: Mean true RUL of the training rows whose RUL reached the cap: what a quantile at the cap stands for when the
     #: plan counts the life a service throws away (a capped label says only "at least the cap").
     beyond_cap: float | None = None
+    risk_edges: np.ndarray = field(default_factory=lambda: np.zeros(0))  # failure probabilities between risk levels
+    cell_quantiles: np.ndarray | None = None  # (bands * risk levels, len(LEVELS)); a sparse cell holds its band's
 
-    def band(self, pred: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.edges, pred, side="right")
+    def _quantiles(self, pred: np.ndarray, probability: np.ndarray | None) -> np.ndarray:
+        band = np.searchsorted(self.edges, pred, side="right")
+        if probability is None or self.cell_quantiles is None:
+            return self.quantiles[band]
+        level = np.searchsorted(self.risk_edges, np.nan_to_num(probability), side="right")
+        return self.cell_quantiles[band * (len(self.risk_edges) + 1) + level]
 
-    def range(self, pred: np.ndarray, coverage: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def distribution(self, pred: np.ndarray, probability: np.ndarray | None = None) -> np.ndarray:
+        """Each prediction's RUL quantiles at LEVELS (rows ascending)."""
+        return pred[:, None] + self._quantiles(pred, probability)
+
+    def range(self, pred: np.ndarray, coverage: float | None = None,
+              probability: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper RUL at `coverage` (the calibrated one by default) for each prediction."""
         coverage = validate_coverage(self.coverage if coverage is None else coverage)
         lo, hi = np.searchsorted(LEVELS, [(1 - coverage) / 2, (1 + coverage) / 2])
-        q = self.quantiles[self.band(pred)]
+        q = self._quantiles(pred, probability)
         # the range holds the point prediction too (near the cap, where nearly every truth is the cap, it may not otherwise)
         lower = np.clip(np.minimum(pred + q[:, min(lo, len(LEVELS) - 1)], pred), 0, self.cap)
         upper = np.clip(np.maximum(pred + q[:, min(hi, len(LEVELS) - 1)], pred), 0, self.cap)
         return lower, upper
 
-    def failure_probability(self, pred: np.ndarray, hours: np.ndarray) -> np.ndarray:
-        """P(RUL < hours) for each prediction (rows) and each of `hours` (columns), from its band's quantiles.
+    def failure_probability(self, pred: np.ndarray, hours: np.ndarray, probability: np.ndarray | None = None) -> np.ndarray:
+        """P(RUL < hours) for each prediction (rows) and each of `hours` (columns), from its cell's quantiles.
 
         Past the cap the distribution knows nothing: a probability there is the one at the cap (a lower bound)."""
-        values = pred[:, None] + self.quantiles[self.band(pred)]  # rows' RUL quantiles, ascending
+        values = self.distribution(pred, probability)
         t = np.minimum(np.asarray(hours, float), self.cap - 1e-9)
         below = (values[:, :, None] < t[None, None, :]).mean(axis=1)
         return np.clip(below, 0.0, 1.0)
@@ -78,9 +90,22 @@ def _conformal_levels(n: int) -> np.ndarray:
     return np.clip(np.where(LEVELS < 0.5, lower, upper), 0.0, 1.0)
 
 
+def _cell_quantiles(residuals: np.ndarray, cell: np.ndarray, cells: int, fallback: np.ndarray, min_rows: int) -> np.ndarray:
+    """Each cell's corrected residual quantiles; a cell with fewer than `min_rows` rows takes `fallback[cell]`."""
+    out = np.array(fallback, dtype=float, copy=True)
+    for c in range(cells):
+        rows = residuals[cell == c]
+        if len(rows) >= min_rows:
+            out[c] = np.quantile(rows, _conformal_levels(len(rows)))
+    return out
+
+
 def fit_intervals(truth: np.ndarray, pred: np.ndarray, cap: float, coverage: float = DEFAULT_COVERAGE,
-                  bands: int = 10, min_per_band: int = 200, beyond_cap: float | None = None) -> RulIntervals:
-    """Calibrate on out-of-fold predictions: bands of equal count of the predicted RUL (fewer when rows are few)."""
+                  bands: int = 10, min_per_band: int = 200, beyond_cap: float | None = None,
+                  probability: np.ndarray | None = None, risk_edges: tuple[float, ...] = ()) -> RulIntervals:
+    """Calibrate on out-of-fold predictions: bands of equal count of the predicted RUL (fewer when rows are few), and
+    with `probability` and `risk_edges` (the failure model's out-of-fold probability, the risk levels' boundaries),
+    band x risk-level cells."""
     validate_coverage(coverage)
     keep = np.isfinite(truth) & np.isfinite(pred)
     truth, pred = truth[keep], pred[keep]
@@ -90,9 +115,19 @@ def fit_intervals(truth: np.ndarray, pred: np.ndarray, cap: float, coverage: flo
     edges = np.unique(np.quantile(pred, np.linspace(0, 1, n_bands + 1)[1:-1]))
     band = np.searchsorted(edges, pred, side="right")
     residuals = truth - pred
-    quantiles = np.vstack([np.quantile(residuals[band == b], _conformal_levels(int((band == b).sum())))
-                           if (band == b).any() else np.quantile(residuals, LEVELS) for b in range(len(edges) + 1)])
-    return RulIntervals(edges=edges, quantiles=quantiles, cap=cap, coverage=coverage, beyond_cap=beyond_cap)
+    everything = np.quantile(residuals, _conformal_levels(len(residuals)))
+    quantiles = _cell_quantiles(residuals, band, len(edges) + 1, np.tile(everything, (len(edges) + 1, 1)), 1)
+    cell_quantiles, levels = None, np.asarray(risk_edges, float)
+    if probability is not None and len(levels):
+        probability = np.asarray(probability)[keep]
+        known = np.isfinite(probability)
+        level = np.searchsorted(levels, np.nan_to_num(probability), side="right")
+        per_band = len(levels) + 1
+        cell = np.where(known, band * per_band + level, -1)
+        cell_quantiles = _cell_quantiles(residuals, cell, (len(edges) + 1) * per_band, np.repeat(quantiles, per_band, axis=0),
+                                         min_per_band // 2)
+    return RulIntervals(edges=edges, quantiles=quantiles, cap=cap, coverage=coverage, beyond_cap=beyond_cap,
+                        risk_edges=levels, cell_quantiles=cell_quantiles)
 
 
 def interval_metrics(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, near_failure: float = 30.0) -> dict[str, float]:
@@ -109,12 +144,13 @@ def interval_metrics(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, ne
     }
 
 
-def out_of_fold_ranges(truth: np.ndarray, pred: np.ndarray, folds: np.ndarray, cap: float,
-                       coverage: float = DEFAULT_COVERAGE) -> tuple[np.ndarray, np.ndarray]:
+def out_of_fold_ranges(truth: np.ndarray, pred: np.ndarray, folds: np.ndarray, cap: float, coverage: float = DEFAULT_COVERAGE,
+                       probability: np.ndarray | None = None, risk_edges: tuple[float, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Each fold's ranges calibrated on the other folds' residuals: coverage judged on rows the calibration never saw."""
     lower, upper = np.full(len(pred), np.nan), np.full(len(pred), np.nan)
     for fold in np.unique(folds):
         inside = folds == fold
-        fitted = fit_intervals(truth[~inside], pred[~inside], cap, coverage)
-        lower[inside], upper[inside] = fitted.range(pred[inside])
+        fitted = fit_intervals(truth[~inside], pred[~inside], cap, coverage, probability=None if probability is None else probability[~inside],
+                               risk_edges=risk_edges)
+        lower[inside], upper[inside] = fitted.range(pred[inside], probability=None if probability is None else probability[inside])
     return lower, upper

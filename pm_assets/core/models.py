@@ -25,6 +25,8 @@ from pm_assets.core.metrics import (
 
 LIBRARIES = ("catboost", "lightgbm")
 RISK_LEVELS = ("low", "medium", "high")
+#: The RUL ranges are calibrated per band of predicted RUL and per level of failure probability cut at these quantiles.
+RISK_QUANTILES = (0.5, 0.8, 0.95)
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,11 @@ class ModelBundle:
     feature_importance: dict[str, float] = field(default_factory=dict)
     intervals: RulIntervals | None = None  # None in bundles trained before RUL ranges existed
 
-    def rul_range(self, rul: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The calibrated lower and upper RUL of each prediction (NaN without calibration)."""
+    def rul_range(self, rul: np.ndarray, probability: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The calibrated lower and upper RUL of each prediction, given its failure probability (NaN without calibration)."""
         if self.intervals is None:
             return np.full(len(rul), np.nan), np.full(len(rul), np.nan)
-        return self.intervals.range(rul)
+        return self.intervals.range(rul, probability=probability)
 
     @property
     def feature_names(self) -> list[str]:
@@ -192,15 +194,6 @@ def cross_validate(library: str, training_set: pl.DataFrame, feature_names: list
     # every row with a known RUL, by how close to failure it was: live monitoring's baseline
     labelled = ~np.isnan(rul)
     metrics |= rul_error_profile(rul[labelled], oof_rul[labelled], label_config.rul_cap_hours)
-    to_failure = training_set["hours_to_failure"].to_numpy() if "hours_to_failure" in training_set.columns else np.array([])
-    past_cap = to_failure[np.isfinite(to_failure) & (to_failure >= label_config.rul_cap_hours)]
-    intervals = fit_intervals(rul[labelled], oof_rul[labelled], label_config.rul_cap_hours, config.interval_coverage,
-                              beyond_cap=float(past_cap.mean()) if len(past_cap) else None)
-    lower, upper = np.full(len(X), np.nan), np.full(len(X), np.nan)
-    lower[labelled], upper[labelled] = out_of_fold_ranges(rul[labelled], oof_rul[labelled], folds[labelled],
-                                                          label_config.rul_cap_hours, config.interval_coverage)
-    metrics |= interval_metrics(rul, lower, upper)
-    metrics |= {f"{k}_cuts": v for k, v in interval_metrics(rul[cuts], lower[cuts], upper[cuts]).items()}
     known = ~np.isnan(fail) & ~np.isnan(oof_prob)
     threshold = 0.5
     if known.any() and len(np.unique(fail[known])) == 2:
@@ -211,12 +204,35 @@ def cross_validate(library: str, training_set: pl.DataFrame, feature_names: list
         metrics["failure_mean_lead_time_hours"] = mean_lead_time_hours(
             np.nan_to_num(hours, nan=np.inf)[known], (oof_prob >= threshold)[known], failure_id[known], 2 * label_config.horizon_hours
         )
+    intervals, lower, upper = _calibrate(training_set, rul, oof_rul, oof_prob if known.any() else None, folds,
+                                         label_config.rul_cap_hours, config.interval_coverage)
+    metrics |= interval_metrics(rul, lower, upper)
+    metrics |= {f"{k}_cuts": v for k, v in interval_metrics(rul[cuts], lower[cuts], upper[cuts]).items()}
     with_oof = training_set.select("machine_id", "ts", "rul").with_columns(
         pl.Series("rul_pred", oof_rul), pl.Series("rul_lower", lower), pl.Series("rul_upper", upper), pl.Series("fold", folds))
     rul_predictions = with_oof[cuts]
     failure_predictions = training_set.filter(pl.Series(known)).select(
         "machine_id", "ts", pl.col("fails_within_horizon").alias("label")).with_columns(pl.Series("probability", oof_prob[known]))
     return Validation(metrics, rul_predictions, with_oof, failure_predictions, threshold, intervals)
+
+
+def _calibrate(training_set: pl.DataFrame, rul: np.ndarray, oof_rul: np.ndarray, oof_prob: np.ndarray | None, folds: np.ndarray, cap: float, coverage: float) -> tuple[RulIntervals, np.ndarray, np.ndarray]:
+    """RUL ranges calibrated on every out-of-fold RUL (per risk level where the failure model is known), and each row's
+    range calibrated without its own fold (to judge their coverage)."""
+    labelled = ~np.isnan(rul)
+    to_failure = training_set["hours_to_failure"].to_numpy() if "hours_to_failure" in training_set.columns else np.array([])
+    past_cap = to_failure[np.isfinite(to_failure) & (to_failure >= cap)]
+    risk = {}
+    if oof_prob is not None and np.isfinite(oof_prob[labelled]).any():
+        # levels of the failure probability by its own quantiles: the alert threshold is tuned for a rare event and puts
+        # nearly every row above it, while the top few percent hold the machines failing sooner than their RUL says
+        edges = tuple(np.unique(np.nanquantile(oof_prob[labelled], RISK_QUANTILES)))
+        risk = {"probability": oof_prob[labelled], "risk_edges": edges}
+    intervals = fit_intervals(rul[labelled], oof_rul[labelled], cap, coverage, beyond_cap=float(past_cap.mean()) if len(past_cap) else None,
+                              **risk)
+    lower, upper = np.full(len(rul), np.nan), np.full(len(rul), np.nan)
+    lower[labelled], upper[labelled] = out_of_fold_ranges(rul[labelled], oof_rul[labelled], folds[labelled], cap, coverage, **risk)
+    return intervals, lower, upper
 
 
 def fit_bundle(library: str, training_set: pl.DataFrame, spec: FeatureSpec, label_config: LabelConfig,

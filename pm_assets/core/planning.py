@@ -32,9 +32,9 @@ class PlanCosts:
     service_cost: float = 2_000.0  # a planned service
     wasted_life_cost_per_hour: float = 10.0  # each hour of useful life a service throws away
     capacity: int = 2  # services the crew can do per day
-    # Days planned. The plan is made again each day and only its first day is acted on; over longer horizons the RUL
-    # ranges are wide and the plan services early (simulated fleet, 40 machines: 1-2 days cost 123-126 k, 3-4 days
-    # 145 k, 7 days 216 k against the alert's 133 k), so the default looks two days ahead; `--horizon-days 7` shows a week.
+    # Days planned. The plan is made again each day and only its first day is acted on; the further ahead, the wider the
+    # RUL ranges and the earlier the plan services (`pm evaluate-policy`, 40 machines x 40 days: horizon 1, 2, 3, 7 days
+    # cost 137, 107, 126, 247 k against the alert's 133 k), so the default looks two days ahead; `--horizon-days 7` shows a week.
     horizon_days: int = 2
 
     def __post_init__(self) -> None:
@@ -58,13 +58,14 @@ class PlanInput:
     rul: np.ndarray
     hours_to_first_day: np.ndarray
     booked: dict[str, int] = field(default_factory=dict)  # machine -> day index (0-based) it is already scheduled on
+    probability: np.ndarray | None = None  # the failure model's probability: picks each machine's risk level's distribution
 
 
-def expected_costs(intervals: RulIntervals, rul: np.ndarray, hours_to_first_day: np.ndarray,
-                   costs: PlanCosts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def expected_costs(intervals: RulIntervals, rul: np.ndarray, hours_to_first_day: np.ndarray, costs: PlanCosts,
+                   probability: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per machine and day: the expected saving of a service that day, and P(failure before it); per machine, the
     cost of no service within the horizon."""
-    values = rul[:, None] + intervals.quantiles[intervals.band(rul)]  # (n, levels) RUL quantiles
+    values = intervals.distribution(rul, probability)  # (n, levels) RUL quantiles
     values = np.clip(values, 0.0, None)
     # a quantile at the cap means "at least the cap": the life it throws away is the training lives' mean past the cap
     remaining = np.where(values >= intervals.cap - 1e-6, max(intervals.beyond_cap or intervals.cap, intervals.cap), values)
@@ -103,7 +104,7 @@ def solve(saving: np.ndarray, capacity: np.ndarray) -> np.ndarray:
 
 def plan(intervals: RulIntervals, machines: PlanInput, costs: PlanCosts) -> pl.DataFrame:
     """One row per machine: whether and on which day (index) to service it, what that is expected to save, and why."""
-    saving, p_fail, defer = expected_costs(intervals, machines.rul, machines.hours_to_first_day, costs)
+    saving, p_fail, defer = expected_costs(intervals, machines.rul, machines.hours_to_first_day, costs, machines.probability)
     booked = np.array([machines.booked.get(m, -1) for m in machines.machine_ids])
     if (bad := booked >= costs.horizon_days).any():
         raise ValueError(f"machine {machines.machine_ids[int(np.argmax(bad))]} is booked on day {booked[bad][0]}, "
@@ -120,7 +121,7 @@ def plan(intervals: RulIntervals, machines: PlanInput, costs: PlanCosts) -> pl.D
     rows = np.arange(len(day))
     chosen_saving = np.where(service, saving[rows, at], 0.0)
     chosen_risk = np.where(service, p_fail[rows, at], p_fail[:, -1])
-    lower, upper = intervals.range(machines.rul)
+    lower, upper = intervals.range(machines.rul, probability=machines.probability)
     worth = open_saving.max(axis=1) > 1e-9
     reason = [_reason(s, b, w, d, r, p, costs.horizon_days) for s, b, w, d, r, p in
               zip(service, booked >= 0, worth, day, machines.rul, chosen_risk)]

@@ -51,8 +51,8 @@ def pick_oracle(days_to_failure: np.ndarray, capacity: int, horizon: int = ORACL
     order = np.argsort(days_to_failure, kind="stable")
     deadlines = days_to_failure[order]
     need = 0
-    for k in range(1, horizon + 1):  # machines failing before day k need k slots' worth by then
-        due = int(np.sum(deadlines < k))
+    for k in range(1, horizon + 1):  # machines failing by the start of day k must be serviced on one of the k days before
+        due = int(np.sum(deadlines <= k))
         need = max(need, due - capacity * (k - 1))
     return order[:min(need, capacity)]
 

@@ -18,7 +18,7 @@ def with_predictions(bundle: ModelBundle, features: pl.DataFrame) -> pl.DataFram
     if features.is_empty():
         return features
     rul, probability = bundle.predict(features.select(bundle.feature_names).to_numpy())
-    lower, upper = bundle.rul_range(rul)
+    lower, upper = bundle.rul_range(rul, probability)
     return features.with_columns(pl.Series("predicted_rul", rul), pl.Series("rul_lower", lower), pl.Series("rul_upper", upper),
                                  pl.Series("failure_probability", probability))
 
@@ -40,7 +40,7 @@ def score_rows(bundle: ModelBundle, latest: pl.DataFrame) -> pl.DataFrame:
     """Feature rows (one per machine) scored: RUL and its range, failure probability, risk level, driving sensors."""
     X = latest.select(bundle.feature_names).to_numpy()
     rul, probability = bundle.predict(X)
-    lower, upper = bundle.rul_range(rul)
+    lower, upper = bundle.rul_range(rul, probability)
     risk = bundle.risk_level(probability)
     return latest.select("machine_id", "ts").with_columns(
         pl.Series("rul_hours", rul),

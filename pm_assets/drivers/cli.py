@@ -152,6 +152,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print(f"  {line}")
     for line in plan_lines(limit=5):
         print(f"  {line}")
+    from pm_assets.core.policies import table
+    from pm_assets.drivers.plan_review import policies_over_stream
+
+    print("== each maintenance policy over the streamed days, acting on the serving champions' logged predictions (crew 2/day)")
+    for line in table(policies_over_stream(summary)).splitlines():
+        print(f"  {line}")
     print(f"written to {paths.demo_summary_path()}; MLflow: mlflow ui --backend-store-uri {registry.tracking_uri()}")
     print('fleet scores: pm sql "select * from scores.fleet_scores order by failure_probability desc limit 10"')
 
@@ -166,6 +172,8 @@ def cmd_plan(args: argparse.Namespace) -> None:
     day = args.day or last_daily_day()
     if day is None:
         sys.exit("pm: error: no scored day to plan from: run `pm demo`, `pm train` or `pm daily` first")
+    if bad := [b for b in args.book or [] if "=" not in b]:
+        sys.exit(f"pm: error: --book {bad[0]!r}: expected MACHINE=DAY, e.g. M0007=2025-03-04")
     booked = dict(b.split("=", 1) for b in args.book or [])
     config = given | ({"booked": booked} if booked else {})
     materialize("maintenance_plan", (day, day), run_config={"ops": {"maintenance_plan": {"config": config}}} if config else None)

@@ -111,7 +111,7 @@ def run_policy(evaluation: Evaluation, policy: str, bundle: ModelBundle | None, 
             if len(machines) and policy == "alert":
                 chosen = machines[pick_alerts(probability, bundle.threshold, costs.capacity)]
             elif len(machines):
-                planned = plan(bundle.intervals, PlanInput([str(i) for i in machines], rul, hours), costs)
+                planned = plan(bundle.intervals, PlanInput([str(i) for i in machines], rul, hours, probability=probability), costs)
                 chosen = machines[(planned["day_index"] == 0).fill_null(False).to_numpy()]
         for i in chosen:
             services[i].append(now)

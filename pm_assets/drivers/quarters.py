@@ -19,10 +19,12 @@ import polars as pl
 
 from pm_assets.core.features import fit_feature_spec
 from pm_assets.core.models import ModelBundle, TrainConfig, build_training_set, cross_validate
+from pm_assets.core.policies import table as policy_table
 from pm_assets.core.scoring import with_predictions
 from pm_assets.defs.assets.performance import PREDICTIONS_TABLE, live_metrics, with_labels
 from pm_assets.drivers import loop
 from pm_assets.drivers.loop import LoopSummary
+from pm_assets.drivers.plan_review import policies_over_stream
 from pm_assets.drivers.runner import ingest_stages, materialize, run_stages, train_stages
 from pm_assets.sources.replay import Quarter, QuarterPlan
 from pm_assets.storage import feature_store, landing, paths, registry, warehouse
@@ -254,4 +256,11 @@ def report_on(plan: QuarterPlan, summary: LoopSummary, frozen: str, candidate_co
         log(f"  {line}")
     for line in summary.describe():
         log(f"  {line}")
+    log("== per quarter: each maintenance policy on its engines from the quarter's first day, acting on the serving champions' "
+        "logged predictions (a service ends an engine's trajectory; crew 2/day)")
+    for quarter, row in zip(plan.quarters, table):
+        row["policies"] = policies_over_stream(summary, since=quarter.first_day, machines=quarter.engines)
+        log(f"  {quarter.name}")
+        for line in policy_table(row["policies"]).splitlines():
+            log(f"    {line}")
     return table

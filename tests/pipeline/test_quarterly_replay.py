@@ -68,3 +68,10 @@ def test_the_quarterly_replay_heals_across_operating_regimes(cmapss_dir, data_di
     # after FD001 the fleet was served by champions trained on the new regimes, not by the frozen one
     assert all(frozen not in row["champions_serving"] for row in table[2:]), [row["champions_serving"] for row in table]
     assert quarters.describe(table)[1].startswith("FD001")
+    # each maintenance policy on each quarter's engines, acting on the serving champions' logged predictions
+    for row in table:
+        policies = {p["policy"]: p for p in row["policies"]}
+        assert list(policies) == ["run_to_failure", "fixed_interval", "alert", "plan", "oracle"]
+        rtf, oracle = policies["run_to_failure"], policies["oracle"]
+        assert rtf["planned_services"] == 0 and rtf["unplanned_failures"] > 0  # every engine of C-MAPSS runs to failure
+        assert oracle["total_cost"] < rtf["total_cost"] and oracle["unplanned_failures"] < rtf["unplanned_failures"]

@@ -9,9 +9,10 @@ def test_benchmark_command_predicts_every_test_unit(cmapss_dir, tmp_path, capsys
     out = tmp_path / "predictions.csv"
     main(["benchmark", "cmapss", "--data-dir", str(cmapss_dir), "--subset", "FD001", "--out", str(out), "--iterations", "40"])
     predictions = pl.read_csv(out)
-    assert predictions.columns == ["unit", "rul_pred"]
+    assert predictions.columns == ["unit", "rul_pred", "rul_lower", "rul_upper"]
     assert predictions["unit"].to_list() == list(range(1, 101))
     assert predictions["rul_pred"].is_between(0, 125).all()
+    assert (predictions["rul_lower"] <= predictions["rul_pred"]).all() and (predictions["rul_pred"] <= predictions["rul_upper"]).all()
     assert predictions["rul_pred"].std() > 10  # it tells engines apart
     printed = capsys.readouterr().out
     assert "CV at" in printed and "RMSE" in printed and "no RUL_FDxxx.txt" in printed
@@ -19,6 +20,9 @@ def test_benchmark_command_predicts_every_test_unit(cmapss_dir, tmp_path, capsys
     # label pipeline lands near 40 (the spread of capped RUL itself)
     cv_rmse = [float(m.group(1)) for m in re.finditer(r"CV at \d+ cut points: RMSE ([0-9.]+)", printed)]
     assert len(cv_rmse) == 3 and min(cv_rmse) < 20, printed
+    # the ranges hold about their 90 %, judged with each engine's fold left out of the calibration
+    coverage = float(re.search(r"RUL ranges hold ([0-9.]+)%", printed).group(1))
+    assert 85 < coverage < 95, printed
 
 
 def test_benchmark_of_all_subsets_prints_one_table_and_writes_each_file(cmapss_dir, tmp_path, capsys):

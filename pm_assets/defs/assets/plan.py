@@ -55,7 +55,7 @@ def maintenance_plan(context: dg.AssetExecutionContext, config: MaintenancePlanC
     day = dt.date.fromisoformat(context.partition_key)
     first_day = day + dt.timedelta(days=1)
     with warehouse.connect(read_only=True) as con:
-        scores = con.sql(f"select machine_id, ts, rul_hours, model_version from {SCORES_TABLE} order by machine_id").pl()
+        scores = con.sql(f"select machine_id, ts, rul_hours, failure_probability, model_version from {SCORES_TABLE} order by machine_id").pl()
     if scores.is_empty():
         raise dg.Failure("no fleet scores to plan from: materialize fleet_scores first")
     version = scores["model_version"][0]
@@ -66,7 +66,7 @@ def maintenance_plan(context: dg.AssetExecutionContext, config: MaintenancePlanC
     hours = ((start - scores["ts"]).dt.total_seconds() / 3600).clip(lower_bound=0).to_numpy()
     try:
         planned = plan(intervals, PlanInput(scores["machine_id"].to_list(), scores["rul_hours"].to_numpy(), hours,
-                                            booked_days(config.booked, first_day)), costs)
+                                            booked_days(config.booked, first_day), scores["failure_probability"].to_numpy()), costs)
     except ValueError as error:
         raise dg.Failure(f"maintenance_plan config: {error}") from None
     planned = planned.with_columns(
