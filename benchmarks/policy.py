@@ -22,7 +22,7 @@ from pm_assets.core.intervals import fit_intervals
 from pm_assets.core.labels import LabelConfig
 from pm_assets.core.models import TrainConfig, build_training_set, cross_validate
 from pm_assets.core.planning import PlanCosts, PlanInput, plan
-from pm_assets.core.policies import table, tune_interval
+from pm_assets.core.policies import compared, table, tune_interval
 from pm_assets.core.recorded_policies import Life, Model, evaluate as evaluate_recorded
 from pm_assets.drivers.policy_evaluation import Evaluation, evaluate
 from pm_assets.sources.loaders.cmapss import load_cmapss
@@ -68,8 +68,7 @@ def recorded_lives(subset_dir: Path, subset: str, costs: PlanCosts, engines_per_
     interval = tune_interval(np.array([life.end - life.start for life in lives]), costs)
     days = range(0, int(np.ceil(max(life.end for life in lives))) + 1)
     outcomes = evaluate_recorded(lives, predictions, {"cv": Model(validation.intervals, validation.threshold)}, days, costs, interval)
-    rtf, oracle = outcomes["run_to_failure"].cost(costs), outcomes["oracle"].cost(costs)
-    return [o.row(costs, rtf, oracle) for o in outcomes.values()]
+    return compared(outcomes, costs)
 
 
 def main() -> None:

@@ -73,15 +73,6 @@ class RulIntervals:
         upper = np.clip(np.maximum(pred + q[:, min(hi, len(LEVELS) - 1)], pred), 0, self.cap)
         return lower, upper
 
-    def failure_probability(self, pred: np.ndarray, hours: np.ndarray, probability: np.ndarray | None = None) -> np.ndarray:
-        """P(RUL < hours) for each prediction (rows) and each of `hours` (columns), from its cell's quantiles.
-
-        Past the cap the distribution knows nothing: a probability there is the one at the cap (a lower bound)."""
-        values = self.distribution(pred, probability)
-        t = np.minimum(np.asarray(hours, float), self.cap - 1e-9)
-        below = (values[:, :, None] < t[None, None, :]).mean(axis=1)
-        return np.clip(below, 0.0, 1.0)
-
 
 def _conformal_levels(n: int) -> np.ndarray:
     """LEVELS widened by the split-conformal correction for `n` calibration residuals: the ceil((n + 1) q) / n-th."""

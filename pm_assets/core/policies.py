@@ -86,6 +86,13 @@ class PolicyOutcome:
         }
 
 
+def compared(outcomes: dict[str, PolicyOutcome], costs: PlanCosts) -> list[dict]:
+    """One row of figures per policy, each judged against run-to-failure and the oracle (NaN where either is missing)."""
+    cost_of = {name: outcome.cost(costs) for name, outcome in outcomes.items()}
+    rtf, oracle = cost_of.get("run_to_failure", float("nan")), cost_of.get("oracle", float("nan"))
+    return [outcome.row(costs, rtf, oracle) for outcome in outcomes.values()]
+
+
 def table(rows: list[dict]) -> str:
     """The per-policy table, as printed."""
     header = f"{'policy':<16}{'total cost':>12}{'failures':>10}{'services':>10}{'life used':>11}{'crew use':>10}{'of oracle':>11}"

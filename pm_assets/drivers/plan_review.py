@@ -12,7 +12,7 @@ import polars as pl
 
 from pm_assets.core.constants import PARTITION_START
 from pm_assets.core.planning import PlanCosts
-from pm_assets.core.policies import tune_interval
+from pm_assets.core.policies import compared, tune_interval
 from pm_assets.core.recorded_policies import Model, evaluate, lives_from_events
 from pm_assets.defs.assets.performance import PREDICTIONS_TABLE
 from pm_assets.storage import paths, registry, warehouse
@@ -49,8 +49,7 @@ def policies_over(days: list[dt.date], champions: dict[str, str], costs: PlanCos
     interval = tune_interval(history if len(history) else np.array([life.end - life.start for life in lives]), costs)
     first_day = (days[0] - PARTITION_START).days
     outcomes = evaluate(lives, logged, models, range(first_day, first_day + len(days)), costs, interval)
-    rtf, oracle = outcomes["run_to_failure"].cost(costs), outcomes["oracle"].cost(costs)
-    return [o.row(costs, rtf, oracle) for o in outcomes.values()]
+    return compared(outcomes, costs)
 
 
 def policies_over_stream(summary, costs: PlanCosts = PlanCosts(), since: dt.date | None = None,

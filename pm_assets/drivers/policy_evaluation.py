@@ -17,7 +17,7 @@ from pm_assets.core.labels import LabelConfig
 from pm_assets.core.latest_features import latest_features
 from pm_assets.core.models import ModelBundle, TrainConfig, build_training_set, fit_bundle
 from pm_assets.core.planning import PlanCosts, PlanInput, plan
-from pm_assets.core.policies import POLICIES, PolicyOutcome, pick_alerts, pick_fixed_interval, pick_oracle, tune_interval
+from pm_assets.core.policies import POLICIES, PolicyOutcome, compared, pick_alerts, pick_fixed_interval, pick_oracle, tune_interval
 from pm_assets.core.constants import FAILURE, REPAIR
 from pm_assets.sources.policy_fleet import MachineRun, as_frames, simulate_machine
 from pm_assets.sources.simulator import FleetConfig
@@ -142,7 +142,4 @@ def evaluate(evaluation: Evaluation, policies: tuple[str, ...] = POLICIES, log=p
         outcomes[policy] = run_policy(evaluation, policy, bundle if policy in ("alert", "plan") else None, interval, history_runs, log)
         log(f"  {policy}: {outcomes[policy].failures} failures, {outcomes[policy].services} services "
             f"({time.perf_counter() - started:.0f} s)")
-    costs = evaluation.costs
-    rtf = outcomes["run_to_failure"].cost(costs) if "run_to_failure" in outcomes else float("nan")
-    oracle = outcomes["oracle"].cost(costs) if "oracle" in outcomes else float("nan")
-    return [outcome.row(costs, rtf, oracle) for outcome in outcomes.values()]
+    return compared(outcomes, evaluation.costs)

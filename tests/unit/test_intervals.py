@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from pm_assets.core.intervals import fit_intervals, interval_metrics, out_of_fold_ranges
+from pm_assets.core.planning import PlanCosts, expected_costs
 
 
 def _noisy(seed: int, n: int = 30_000):
@@ -46,9 +47,10 @@ def test_a_single_constant_error_gives_a_narrow_range_and_too_few_rows_are_refus
         ranges.range(pred, coverage=1.0)
 
 
-def test_failure_probability_follows_the_distribution():
+def test_the_plan_s_failure_risk_follows_the_distribution():
     pred, truth = _noisy(3)
     ranges = fit_intervals(truth, pred, cap=125)
-    p = ranges.failure_probability(np.array([20.0, 100.0]), np.array([10.0, 20.0, 40.0]))
+    # risk of failing before the start of each planned day: at 20 and 44 h for a RUL of 20, at 40 and 64 h for 100
+    _, p, _ = expected_costs(ranges, np.array([20.0, 100.0]), np.array([20.0, 40.0]), PlanCosts(horizon_days=2))
     assert (np.diff(p, axis=1) >= 0).all()  # more likely to have failed the longer the wait
-    assert p[0, 1] == pytest.approx(0.5, abs=0.05) and p[0, 2] > 0.99 and p[1, 2] < 0.01
+    assert p[0, 0] == pytest.approx(0.5, abs=0.05) and p[0, 1] > 0.99 and p[1, 0] < 0.01
