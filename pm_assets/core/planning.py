@@ -33,8 +33,9 @@ class PlanCosts:
     wasted_life_cost_per_hour: float = 10.0  # each hour of useful life a service throws away
     capacity: int = 2  # services the crew can do per day
     # Days planned. The plan is made again each day and only its first day is acted on; the further ahead, the wider the
-    # RUL ranges and the earlier the plan services (`pm evaluate-policy`, 40 machines x 40 days: horizon 1, 2, 3, 7 days
-    # cost 137, 107, 126, 247 k against the alert's 133 k), so the default looks two days ahead; `--horizon-days 7` shows a week.
+    # RUL ranges and the earlier the plan services (`pm evaluate-policy`, 100 machines x 60 days: horizon 1, 2 days cost
+    # 483, 399 k; 40 machines x 40 days: 1, 2, 3, 7 days cost 125, 143, 154, 227 k), so the default looks two days ahead;
+    # `--horizon-days 7` shows a week.
     horizon_days: int = 2
 
     def __post_init__(self) -> None:
