@@ -1,9 +1,10 @@
 """The maintenance plan's figures: planning speed, the policies on both simulated fleets, and on C-MAPSS's recorded lives.
 
-    .venv/bin/python benchmarks/policy.py [--cmapss ../shared/data/cmapss] [--machines 100] [--skip-fleets]
+    .venv/bin/python benchmarks/policy.py [--cmapss ../shared/data/cmapss] [--machines 100] [--seeds 0 1 2 3] [--skip-fleets]
 
 1. `core.planning.plan` on 2,000 machines x 7 days (target <= 2 s).
-2. `pm evaluate-policy` on the default fleet and on the `new_failure_mode` fleet (acting on the plan changes the future).
+2. `pm evaluate-policy` on the default fleet (seeds 0-3, and their sums) and on the `new_failure_mode` fleet (acting on
+   the plan changes the future).
 3. C-MAPSS (each training file a fleet): LightGBM out-of-fold predictions of every cycle (engine-grouped CV, so no
    engine is judged by a model that saw it), the 90 % ranges' coverage and width, then the same policies on the
    recorded lives: engines come into service over the first days (24 cycles a day), a service ends an engine's
@@ -71,24 +72,37 @@ def recorded_lives(subset_dir: Path, subset: str, costs: PlanCosts, engines_per_
     return compared(outcomes, costs)
 
 
+def fleet_policies(name: str, fleet: FleetConfig, retrain: int) -> list[dict]:
+    started = time.perf_counter()
+    print(f"== {name}: {fleet.n_machines} machines, days 60..119 under each policy, crew 3/day"
+          + (f", model retrained every {retrain} days" if retrain else ""))
+    rows = evaluate(Evaluation(fleet, 60, PlanCosts(capacity=3), retrain_every=retrain))
+    print(table(rows))
+    print(f"({time.perf_counter() - started:.0f} s)")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cmapss", type=Path, help="folder of train_FD00X.txt (skipped when absent)")
     parser.add_argument("--machines", type=int, default=100)
     parser.add_argument("--retrain-every", type=int, default=15, help="the drifting fleet's retraining period, days")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3], help="the default fleet's seeds")
     parser.add_argument("--skip-fleets", action="store_true")
     args = parser.parse_args()
     planning_speed()
     if not args.skip_fleets:
-        for name, drift, retrain in (("default fleet", None, 0),
-                                     ("new_failure_mode fleet", DriftScenario("new_failure_mode", 75, 1.0), args.retrain_every)):
-            started = time.perf_counter()
-            print(f"== {name}: {args.machines} machines, days 60..119 under each policy, crew 3/day"
-                  + (f", model retrained every {retrain} days" if retrain else ""))
-            rows = evaluate(Evaluation(FleetConfig(n_machines=args.machines, n_days=120, drift=drift), 60, PlanCosts(capacity=3),
-                                       retrain_every=retrain))
-            print(table(rows))
-            print(f"({time.perf_counter() - started:.0f} s)")
+        totals: dict[str, list[float]] = {}
+        for seed in args.seeds:  # one fleet's 60 days turn on a few failures: judge the policies on several
+            rows = fleet_policies(f"default fleet, seed {seed}", FleetConfig(n_machines=args.machines, n_days=120, seed=seed), 0)
+            for row in rows:
+                totals.setdefault(row["policy"], []).append(row["total_cost"])
+        if len(args.seeds) > 1:
+            print(f"== default fleet, total cost per seed {list(args.seeds)} and summed")
+            for policy, costs in totals.items():
+                print(f"{policy:<16}" + "".join(f"{c:>12,.0f}" for c in costs) + f"{sum(costs):>14,.0f}")
+        fleet_policies("new_failure_mode fleet", FleetConfig(n_machines=args.machines, n_days=120, drift=DriftScenario("new_failure_mode", 75, 1.0)),
+                       args.retrain_every)
     if args.cmapss and args.cmapss.exists():
         for subset in ("FD001", "FD002", "FD003", "FD004"):
             started = time.perf_counter()

@@ -25,10 +25,12 @@ True
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.isotonic import IsotonicRegression
 
 #: Quantile levels each band keeps (0.5 % steps): ranges at any coverage, and the failure-time distribution the plan uses.
 LEVELS = np.linspace(0.0, 1.0, 201)
 DEFAULT_COVERAGE = 0.9
+RISK_STEPS = 4  # the failure probability is calibrated to failing within each quarter of its horizon
 
 
 def validate_coverage(coverage: float) -> float:
@@ -50,6 +52,27 @@ class RulIntervals:
     beyond_cap: float | None = None
     risk_edges: np.ndarray = field(default_factory=lambda: np.zeros(0))  # failure probabilities between risk levels
     cell_quantiles: np.ndarray | None = None  # (bands * risk levels, len(LEVELS)); a sparse cell holds its band's
+    #: The failure model's probability mapped to the share of out-of-fold rows that failed within each of
+    #: RISK_STEPS equal parts of its horizon (isotonic per part; rows: `risk_grid`, columns: the parts' ends). Boosted
+    #: trees push probabilities towards 0 and 1 (out of fold, 0.2 % said 7 % came true); the plan needs the true shares.
+    risk_grid: np.ndarray | None = None
+    risk_table: np.ndarray | None = None
+    risk_horizon: float | None = None
+
+    def near_term_risk(self, probability: np.ndarray, hours: np.ndarray) -> np.ndarray:
+        """P(failure within `hours`), from the calibrated failure probability (held at the horizon's beyond it); zeros
+        without a calibration. Broadcasts `probability` against `hours`."""
+        shape = np.broadcast_shapes(np.shape(probability), np.shape(hours))
+        if self.risk_table is None or not self.risk_horizon:
+            return np.zeros(shape)
+        p, t = np.broadcast_to(np.nan_to_num(probability), shape).ravel(), np.broadcast_to(hours, shape).ravel()
+        steps = self.risk_table.shape[1]
+        by_step = np.column_stack([np.zeros(len(p))] + [np.interp(p, self.risk_grid, self.risk_table[:, k]) for k in range(steps)])
+        at = np.clip(t, 0.0, self.risk_horizon) / self.risk_horizon * steps
+        below = np.minimum(np.floor(at).astype(int), steps - 1)
+        rows = np.arange(len(p))
+        risk = by_step[rows, below] + (at - below) * (by_step[rows, below + 1] - by_step[rows, below])
+        return risk.reshape(shape)
 
     def _quantiles(self, pred: np.ndarray, probability: np.ndarray | None) -> np.ndarray:
         band = np.searchsorted(self.edges, pred, side="right")
@@ -119,6 +142,16 @@ def fit_intervals(truth: np.ndarray, pred: np.ndarray, cap: float, coverage: flo
                                          min_per_band // 2)
     return RulIntervals(edges=edges, quantiles=quantiles, cap=cap, coverage=coverage, beyond_cap=beyond_cap,
                         risk_edges=levels, cell_quantiles=cell_quantiles)
+
+
+def fit_risk(probability: np.ndarray, hours_to_failure: np.ndarray, horizon: float, steps: int = RISK_STEPS) -> dict:
+    """`RulIntervals`' risk fields from out-of-fold failure probabilities and each row's hours to its next failure
+    (inf when none came; only rows watched for the whole horizon or that failed within it)."""
+    grid = np.unique(np.concatenate([[0.0, 1.0], np.quantile(probability, np.linspace(0, 1, 201))]))
+    table = np.column_stack([
+        IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(probability, hours_to_failure <= horizon * (k + 1) / steps)
+        .predict(grid) for k in range(steps)])
+    return {"risk_grid": grid, "risk_table": np.maximum.accumulate(table, axis=1), "risk_horizon": float(horizon)}
 
 
 def interval_metrics(truth: np.ndarray, lower: np.ndarray, upper: np.ndarray, near_failure: float = 30.0) -> dict[str, float]:

@@ -5,7 +5,7 @@ protocol: each held-out machine is cut at random points and the RUL is predicted
 """
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -13,7 +13,8 @@ import polars as pl
 from sklearn.model_selection import GroupKFold
 
 from pm_assets.core.features import FeatureSpec, build_features, sensor_of
-from pm_assets.core.intervals import DEFAULT_COVERAGE, RulIntervals, fit_intervals, interval_metrics, out_of_fold_ranges, validate_coverage
+from pm_assets.core.intervals import (DEFAULT_COVERAGE, RulIntervals, fit_intervals, interval_metrics, fit_risk, out_of_fold_ranges,
+                                     validate_coverage)
 from pm_assets.core.labels import LabelConfig, build_labels
 from pm_assets.core.metrics import (
     choose_threshold,
@@ -206,6 +207,10 @@ def cross_validate(library: str, training_set: pl.DataFrame, feature_names: list
         )
     intervals, lower, upper = _calibrate(training_set, rul, oof_rul, oof_prob if known.any() else None, folds,
                                          label_config.rul_cap_hours, config.interval_coverage)
+    if known.any() and len(np.unique(fail[known])) == 2:
+        to_failure = np.nan_to_num(training_set["hours_to_failure"].to_numpy(), nan=np.inf)
+        intervals = replace(intervals, **fit_risk(oof_prob[known], np.where(fail[known] == 1, to_failure[known], np.inf),
+                                                  label_config.horizon_hours))
     metrics |= interval_metrics(rul, lower, upper)
     metrics |= {f"{k}_cuts": v for k, v in interval_metrics(rul[cuts], lower[cuts], upper[cuts]).items()}
     with_oof = training_set.select("machine_id", "ts", "rul").with_columns(

@@ -33,9 +33,9 @@ class PlanCosts:
     wasted_life_cost_per_hour: float = 10.0  # each hour of useful life a service throws away
     capacity: int = 2  # services the crew can do per day
     # Days planned. The plan is made again each day and only its first day is acted on; the further ahead, the wider the
-    # RUL ranges and the earlier the plan services (`pm evaluate-policy`, 100 machines x 60 days: horizon 1, 2 days cost
-    # 483, 399 k; 40 machines x 40 days: 1, 2, 3, 7 days cost 125, 143, 154, 227 k), so the default looks two days ahead;
-    # `--horizon-days 7` shows a week.
+    # RUL ranges and the earlier the plan services (`pm evaluate-policy`, 100 machines x 60 days, seeds 0-3 summed: horizon
+    # 1, 2 days cost 1,648, 1,611 k; docs/maintenance-plan.md), so the default looks two days ahead; `--horizon-days 7`
+    # shows a week.
     horizon_days: int = 2
 
     def __post_init__(self) -> None:
@@ -76,6 +76,8 @@ def expected_costs(intervals: RulIntervals, rul: np.ndarray, hours_to_first_day:
     t_seen = np.minimum(t, intervals.cap - 1e-9)
     alive = values[:, :, None] >= t_seen[:, None, :]  # (n, levels, H + 1)
     p_fail = 1.0 - alive.mean(axis=1)
+    if probability is not None:  # the failure model, calibrated, knows sudden declines the RUL model misses
+        p_fail = np.maximum(p_fail, intervals.near_term_risk(probability[:, None], t))
     wasted = np.where(alive, remaining[:, :, None] - t[:, None, :], 0.0).sum(axis=1) / np.maximum(alive.sum(axis=1), 1)
     wasted = np.maximum(wasted, 0.0)
     service = p_fail * costs.failure_cost + (1 - p_fail) * (costs.service_cost + costs.wasted_life_cost_per_hour * wasted)

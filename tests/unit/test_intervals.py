@@ -1,9 +1,11 @@
 """RUL ranges hold their stated coverage, widen where the model errs more, and narrow near failure."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from pm_assets.core.intervals import fit_intervals, interval_metrics, out_of_fold_ranges
+from pm_assets.core.intervals import fit_intervals, interval_metrics, out_of_fold_ranges, fit_risk
 from pm_assets.core.planning import PlanCosts, expected_costs
 
 
@@ -54,3 +56,23 @@ def test_the_plan_s_failure_risk_follows_the_distribution():
     _, p, _ = expected_costs(ranges, np.array([20.0, 100.0]), np.array([20.0, 40.0]), PlanCosts(horizon_days=2))
     assert (np.diff(p, axis=1) >= 0).all()  # more likely to have failed the longer the wait
     assert p[0, 0] == pytest.approx(0.5, abs=0.05) and p[0, 1] > 0.99 and p[1, 0] < 0.01
+
+
+def test_an_overconfident_failure_probability_is_calibrated_into_the_plan_s_near_term_risk():
+    rng = np.random.default_rng(4)
+    true_share = rng.uniform(0, 0.5, 50_000)
+    hours = np.where(rng.random(len(true_share)) < true_share, rng.uniform(0, 48, len(true_share)), np.inf)
+    said = true_share ** 3  # a boosted model's probabilities, pushed towards 0
+    pred, truth = _noisy(5)
+    ranges = replace(fit_intervals(truth, pred, cap=125), **fit_risk(said, hours, horizon=48.0))
+    probe = np.array([0.1, 0.3, 0.45]) ** 3
+    assert ranges.near_term_risk(probe, np.full(3, 48.0)) == pytest.approx([0.1, 0.3, 0.45], abs=0.03)
+    # the failures come evenly over the horizon here: half of them by its middle; none at no wait; held beyond it
+    within = ranges.near_term_risk(np.full(5, 0.3 ** 3), np.array([0.0, 18.0, 24.0, 48.0, 96.0]))
+    assert within[0] == 0 and within[1] == pytest.approx(0.3 * 18 / 48, abs=0.03)
+    assert within[2] == pytest.approx(0.15, abs=0.03) and within[3] == within[4]
+    # the plan takes the larger of the two risks: a machine far from failure by its RUL but failing by its probability
+    _, p_with, _ = expected_costs(ranges, np.array([100.0]), np.array([0.0]), PlanCosts(horizon_days=2), probe[2:])
+    _, p_without, _ = expected_costs(replace(ranges, risk_table=None), np.array([100.0]), np.array([0.0]), PlanCosts(horizon_days=2),
+                                     probe[2:])
+    assert p_without[0, 1] < 0.01 and p_with[0, 1] == pytest.approx(0.45 / 2, abs=0.03)
