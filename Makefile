@@ -8,7 +8,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # `pm` keeps its Dagster instance in $PM_DATA_DIR/dagster_home (data/dagster_home by default); the UI opens the same one
 UI_HOME := $(or $(DAGSTER_HOME),$(or $(PM_DATA_DIR),$(CURDIR)/data)/dagster_home)
 
-.PHONY: install demo test ui clean
+.PHONY: install demo test test-slow ui clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -22,12 +22,17 @@ demo: install
 	$(BIN)/pm demo
 
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow"
+
+# the slow end-to-end tier: scale profile, quarterly replay, self-healing loops, kills (CI runs both)
+test-slow: install
+	$(BIN)/pytest -m slow
 
 ui: install
-	# writes dagster.yaml on first use, and fails runs a killed `pm` left unfinished
+	# writes dagster.yaml on first use, and fails runs a killed `pm` left unfinished; the daily partitions end at the
+	# last landed day, so "materialize missing" means days that have data
 	DAGSTER_HOME=$(UI_HOME) $(BIN)/python -c "from pm_assets.drivers.runner import fail_abandoned_runs, instance; fail_abandoned_runs(instance())"
-	DAGSTER_HOME=$(UI_HOME) $(BIN)/dg dev
+	DAGSTER_HOME=$(UI_HOME) PM_PARTITION_END=$$($(BIN)/python -c "from pm_assets.drivers.cli import partition_end; print(partition_end())") $(BIN)/dg dev
 
 clean:
 	find data -mindepth 1 ! -name README.md -exec rm -rf {} +

@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def payload(machine_id: str, spec, n: int = 30) -> dict:
-    """The README's example machine (`n` hourly readings), with a little noise of its own."""
+    """The example machine of docs/serving.md (`n` hourly readings), with a little noise of its own."""
     rng = np.random.default_rng(sum(map(ord, machine_id)))
     start = dt.datetime(2025, 4, 1)
     settings = dict(zip(spec.settings, (20.0, 0.62, 100.0)))

@@ -1,13 +1,16 @@
 """The platform's partitions: a day of telemetry and, on a sharded scale profile, a machine shard of the day."""
 
 import datetime as dt
+import os
 
 import dagster as dg
 
 from pm_assets.core.constants import PARTITION_START
 from pm_assets.core.shards import shard_count
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITION_START.isoformat())
+#: `PM_PARTITION_END` (a day, exclusive): where the daily partitions stop, so the UI's catalog shows the days that exist
+#: rather than every day up to today (`make ui` sets it to the day after the last landed one). Unset: up to today.
+daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITION_START.isoformat(), end_date=os.environ.get("PM_PARTITION_END") or None)
 
 #: Backfills of many days run as one run (and one transaction), not one run per day.
 single_run_backfill = dg.BackfillPolicy.single_run()
@@ -36,7 +39,12 @@ def days_and_shard(partition_keys: list[str]) -> tuple[list[dt.date], int | None
     return sorted(dt.date.fromisoformat(key.keys_by_dimension[DAY]) for key in keys), int(shards.pop())
 
 
+def partition_day(partition_key: str) -> dt.date:
+    """The day of a daily partition."""
+    return dt.date.fromisoformat(partition_key)
+
+
 def day_window(partition_key: str) -> tuple[dt.datetime, dt.datetime]:
     """The [start, end) of a daily partition."""
-    start = dt.datetime.fromisoformat(partition_key)
+    start = dt.datetime.combine(partition_day(partition_key), dt.time())
     return start, start + dt.timedelta(days=1)

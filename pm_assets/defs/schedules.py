@@ -11,28 +11,12 @@ import datetime as dt
 import dagster as dg
 
 from pm_assets.core.shards import SHARD_TAG
-from pm_assets.defs.assets.dbt import dbt_daily_models
-from pm_assets.defs.partitions import DAY, SHARD, SHARDS, daily_partitions, raw_partition_key, raw_partitions
-
-RAW_ASSETS = ("raw_telemetry", "raw_events")
-#: With the daily dbt models (`dbt_daily_models`) between the raw tables and the rest.
-DAY_ASSETS = ("machine_features", "champion_predictions", "challenger_gate", "drift_report", "model_performance", "fleet_scores", "maintenance_plan")
-DAILY_ASSETS = (*RAW_ASSETS, *DAY_ASSETS) if SHARDS == 1 else DAY_ASSETS
-daily_job = dg.define_asset_job(
-    "daily",
-    selection=dg.AssetSelection.assets(*DAILY_ASSETS) | dg.AssetSelection.assets(*dbt_daily_models.keys),
-    partitions_def=daily_partitions,
-    description="Ingest a day, rebuild its daily marts and features, log the champion's predictions, check drift and matured accuracy"
-    if SHARDS == 1 else "Rebuild a day's daily marts and features once its shards are loaded, log the champion's predictions, "
-                        "check drift and matured accuracy",
-)
+from pm_assets.defs.jobs import RAW_ASSETS, daily_job, ingest_shard_job
+from pm_assets.defs.partitions import DAY, SHARD, SHARDS, raw_partition_key, raw_partitions
 
 if SHARDS == 1:
     daily_schedule = dg.build_schedule_from_partitioned_job(daily_job, hour_of_day=1)
 else:
-    ingest_shard_job = dg.define_asset_job("ingest_shard", selection=dg.AssetSelection.assets(*RAW_ASSETS), partitions_def=raw_partitions,
-                                           description="Load one machine shard of a day's landing files into the raw tables")
-
     @dg.schedule(job=ingest_shard_job, cron_schedule="0 1 * * *", default_status=dg.DefaultScheduleStatus.STOPPED)
     def ingest_shards_schedule(context: dg.ScheduleEvaluationContext):
         """Every shard of yesterday, one run each."""

@@ -3,6 +3,10 @@
 The cooldown runs on the data's clock, the end of the day a failed check judged, not on the wall
 clock: a backfill or a simulated stream of many days in an hour retrains as the same days would in
 production, and the decision does not depend on when the daemon happens to tick.
+
+`pm daily` and `pm demo` evaluate this sensor in-process, without a daemon (`build_sensor_context`, no cursor
+of Dagster's); the daemon of `make ui` keeps its cursor in the instance. Both also keep it in the data directory,
+and an evaluation starts from the further of the two, so neither acts again on a failure the other settled.
 """
 
 import datetime as dt
@@ -13,12 +17,13 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from pm_assets.storage import registry
+from pm_assets.defs.jobs import retrain_job
+from pm_assets.storage import paths, registry
+from pm_assets.storage.atomic import write_atomic
 
-#: The feature spec first: kept as it is unless the fleet now runs in operating regimes it does not know.
-RETRAIN_ASSETS = ["feature_spec", "training_set", "catboost_model", "lightgbm_model", "champion_model", "reference_profile"]
-retrain_job = dg.define_asset_job("retrain", selection=RETRAIN_ASSETS,
-                                  description="Feature spec (refit on new operating regimes) → training set → candidates → promotion → new reference")
+SENSOR_NAME = "retrain_on_failed_check"
+#: Tags of a requested `retrain` run: which checks failed, on which day, in which run.
+TRIGGER_TAGS = TRIGGER_CHECK_TAG, TRIGGER_PARTITION_TAG, TRIGGER_RUN_TAG = "pm/trigger_check", "pm/trigger_partition", "pm/trigger_run"
 #: Checks that trigger retraining. `prediction_drift` only warns: its reference predictions are the
 #: champion's own training rows (in-sample, sharper than on new data), so it runs high on quiet days.
 WATCHED_CHECKS = [dg.AssetCheckKey(dg.AssetKey("drift_report"), "feature_drift"),
@@ -66,7 +71,7 @@ def decide(failures: list[FailedCheck], cursor: dict, cooldown: float,
     checks = ",".join(sorted({f.check for f in new}))  # every check that failed since the last evaluation
     request = dg.RunRequest(
         run_key=f"retrain-{latest.record_id}",
-        tags={"pm/trigger_check": checks, "pm/trigger_partition": latest.partition, "pm/trigger_run": latest.run_id},
+        tags={TRIGGER_CHECK_TAG: checks, TRIGGER_PARTITION_TAG: latest.partition, TRIGGER_RUN_TAG: latest.run_id},
     )
     return request, {**advanced, "last_request_at": now}
 
@@ -83,10 +88,19 @@ def _failures(instance: dg.DagsterInstance) -> list[FailedCheck]:
     return failures
 
 
-@dg.sensor(job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def _cursor(dagster_cursor: str | None) -> dict:
+    """The further of Dagster's cursor and the data directory's."""
+    path = paths.retrain_sensor_cursor_path()
+    kept = [json.loads(c) for c in (dagster_cursor, path.read_text() if path.exists() else None) if c]
+    return max(kept, key=lambda c: c.get("last_record_id", 0), default={})
+
+
+@dg.sensor(name=SENSOR_NAME, job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def retrain_on_failed_check(context: dg.SensorEvaluationContext):
     """Request the `retrain` job when `feature_drift`, `performance_degradation` or `interval_coverage` fails (tagged with the check and partition)."""
-    result, cursor = decide(_failures(context.instance), json.loads(context.cursor or "{}"), cooldown_seconds(),
+    result, cursor = decide(_failures(context.instance), _cursor(context.cursor), cooldown_seconds(),
                             registry.alias_version(registry.CHALLENGER))
     context.update_cursor(json.dumps(cursor))
+    write_atomic(paths.retrain_sensor_cursor_path(), json.dumps(cursor))
     return result
+

@@ -103,6 +103,14 @@ def landed_range() -> tuple[dt.date, dt.date]:
     return days[0], days[-1]
 
 
+def partition_end() -> str:
+    """The day after the last landed one (`PM_PARTITION_END` for `make ui`), or nothing when nothing is landed."""
+    from pm_assets.storage import landing, paths
+
+    days = landing.landed_days(paths.landing_dir(), "telemetry")
+    return (max(days) + dt.timedelta(days=1)).isoformat() if days else ""
+
+
 def cmd_ingest(args: argparse.Namespace) -> None:
     from pm_assets.drivers.runner import ingest_stages, run_stages
 
@@ -124,6 +132,15 @@ def cmd_train(args: argparse.Namespace) -> None:
     run_stages(train_stages(landed_range()))
 
 
+@contextlib.contextmanager
+def _stage(title: str):
+    """A stage of the demo: its title, then its wall time."""
+    print(f"== {title}", flush=True)
+    started = time.perf_counter()
+    yield
+    print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from pm_assets.core.constants import PARTITION_START
     from pm_assets.drivers.runner import run_stages, train_stages
@@ -133,20 +150,21 @@ def cmd_demo(args: argparse.Namespace) -> None:
     history = args.days - args.stream_days
     if history < 30 or args.stream_days < 1:
         sys.exit("pm: error: --days must leave at least 30 days of history before --stream-days (>= 1)")
-    print(f"== the platform on a simulated fleet (data in {paths.data_dir()})")
-    cmd_simulate(argparse.Namespace(**vars(args), advance=0, through=history - 1, land_only=True))
+    started = time.perf_counter()
+    with _stage(f"the platform on a simulated fleet (data in {paths.data_dir()})"):
+        cmd_simulate(argparse.Namespace(**vars(args), advance=0, through=history - 1, land_only=True))
     first = PARTITION_START
     history_end = first + dt.timedelta(days=history - 1)
-    print(f"== ingesting {history} days of history")
-    cmd_ingest(argparse.Namespace(start=first, end=history_end))
-    print("== training CatBoost and LightGBM, promoting the better one, scoring the fleet")
-    run_stages(train_stages((first, history_end)))
-    print(f"== streaming {args.stream_days} days, one at a time ({args.drift or 'no'} drift from day {args.drift_start})")
-    # the stream runs on the simulated clock: a short cooldown lets the demo show a second retraining
-    os.environ.setdefault("PM_RETRAIN_COOLDOWN_HOURS", str(args.cooldown_days * 24))
-    config, landed = simulation.load_state()
-    days, _ = simulation.land_days(config, landed, landed + args.stream_days - 1)
-    summary = _daily_work(days, config.drift and config.start_date + dt.timedelta(days=config.drift.start_day))
+    with _stage(f"ingesting {history} days of history"):
+        cmd_ingest(argparse.Namespace(start=first, end=history_end))
+    with _stage("training CatBoost and LightGBM, promoting the better one, scoring the fleet"):
+        run_stages(train_stages((first, history_end)))
+    with _stage(f"streaming {args.stream_days} days, one at a time ({args.drift or 'no'} drift from day {args.drift_start})"):
+        # the stream runs on the simulated clock: a short cooldown lets the demo show a second retraining
+        os.environ.setdefault("PM_RETRAIN_COOLDOWN_HOURS", str(args.cooldown_days * 24))
+        config, landed = simulation.load_state()
+        days, _ = simulation.land_days(config, landed, landed + args.stream_days - 1)
+        summary = _daily_work(days, config.drift and config.start_date + dt.timedelta(days=config.drift.start_day))
     print("== summary")
     for line in summary.describe():
         print(f"  {line}")
@@ -155,9 +173,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from pm_assets.core.policies import table
     from pm_assets.drivers.plan_review import policies_over_stream
 
-    print("== each maintenance policy over the streamed days, acting on the serving champions' logged predictions (crew 2/day)")
-    for line in table(policies_over_stream(summary)).splitlines():
-        print(f"  {line}")
+    with _stage("each maintenance policy over the streamed days, acting on the serving champions' logged predictions (crew 2/day)"):
+        for line in table(policies_over_stream(summary)).splitlines():
+            print(f"  {line}")
+    print(f"demo done in {time.perf_counter() - started:.0f} s")
     print(f"written to {paths.demo_summary_path()}; MLflow: mlflow ui --backend-store-uri {registry.tracking_uri()}")
     print('fleet scores: pm sql "select * from scores.fleet_scores order by failure_probability desc limit 10"')
 

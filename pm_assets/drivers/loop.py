@@ -2,8 +2,8 @@
 
 Used by `pm demo`, `pm daily`, `pm simulate --advance` and `pm replay`: each streamed day runs the
 `daily` job (ingest, marts, features, champion predictions, gate, drift, matured accuracy, fleet
-scores), then the retraining sensor (`drivers.sensor_ticks`), whose requested `retrain` run carries
-the sensor's tags.
+scores), then the retraining sensor, evaluated as the daemon would (`build_sensor_context`), whose requested
+`retrain` run carries the tags the daemon gives its runs.
 """
 
 import datetime as dt
@@ -14,10 +14,10 @@ from dataclasses import asdict, dataclass, field, fields
 
 import dagster as dg
 
-from pm_assets.defs.sensors import WATCHED_CHECKS
+from pm_assets.defs.sensors import (SENSOR_NAME, TRIGGER_CHECK_TAG, TRIGGER_PARTITION_TAG, TRIGGER_TAGS, WATCHED_CHECKS,
+                                     retrain_on_failed_check)
 from pm_assets.drivers.healing import alarm_days_after, frozen_vs_healed
 from pm_assets.drivers.runner import instance, run_day, run_job
-from pm_assets.drivers.sensor_ticks import SENSOR_NAME, evaluate_retrain_sensor
 from pm_assets.storage import paths, registry
 from pm_assets.storage.atomic import write_atomic
 
@@ -133,7 +133,7 @@ def judge_healing(summary: LoopSummary) -> None:
 
 def _record_retraining(summary: LoopSummary, run_id: str, tags: dict[str, str], meta: dict, log) -> None:
     summary.retrain_runs.append(run_id)
-    summary.retrains.append({"day": tags["pm/trigger_partition"], "trigger": tags["pm/trigger_check"],
+    summary.retrains.append({"day": tags[TRIGGER_PARTITION_TAG], "trigger": tags[TRIGGER_CHECK_TAG],
                              "decision": meta["decision"], "challenger_version": meta["challenger_version"],
                              "challenger_cv_rul_rmse": meta["challenger_cv_rul_rmse"]})
     if meta["decision"] == "challenger in shadow":
@@ -155,7 +155,7 @@ def _catch_up(summary: LoopSummary, since: float, log) -> None:
     for run in reversed(runs):  # oldest first
         if run.run_id not in summary.retrain_runs and run.run_id in recorded:
             meta = {k: v.value for k, v in recorded[run.run_id].asset_materialization.metadata.items()}
-            _record_retraining(summary, run.run_id, {k: v for k, v in run.tags.items() if k.startswith("pm/trigger")}, meta, log)
+            _record_retraining(summary, run.run_id, {k: v for k, v in run.tags.items() if k in TRIGGER_TAGS}, meta, log)
 
 
 def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_config: dict | None = None,
@@ -169,8 +169,9 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
                                                    champion_before=registry.alias_version(registry.CHAMPION))
 
     def retrain(request: dg.RunRequest) -> str:
-        log(f"  retraining (triggered by {request.tags['pm/trigger_check']} on {request.tags['pm/trigger_partition']})")
-        run = run_job("retrain", tags={**request.tags, "dagster/sensor_name": SENSOR_NAME}, run_config=retrain_config)
+        log(f"  retraining (triggered by {request.tags[TRIGGER_CHECK_TAG]} on {request.tags[TRIGGER_PARTITION_TAG]})")
+        run = run_job("retrain", tags={**request.tags, "dagster/sensor_name": SENSOR_NAME, "dagster/run_key": request.run_key},
+                      run_config=retrain_config)
         _record_retraining(summary, run.run_id, request.tags, _metadata(run, "champion_model"), log)
         return run.run_id
 
@@ -193,7 +194,9 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
         if failed:
             summary.failed_checks += [{"day": day.isoformat(), "check": check} for check in failed]
             summary.drift_detected_day = summary.drift_detected_day or day.isoformat()
-        evaluation = evaluate_retrain_sensor(instance(), retrain)
+        evaluation = retrain_on_failed_check.evaluate_tick(dg.build_sensor_context(instance=instance()))
+        for request in evaluation.run_requests or []:
+            retrain(request)
         if not evaluation.run_requests and failed:
             log(f"  sensor: {evaluation.skip_message}")
         if on_day:

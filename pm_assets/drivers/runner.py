@@ -18,7 +18,7 @@ from pm_assets.core.shards import SHARD_TAG
 from pm_assets.definitions import defs
 from pm_assets.defs.partitions import SHARDS, raw_partition_key
 from pm_assets.defs.resources import platform_resources
-from pm_assets.defs.schedules import RAW_ASSETS
+from pm_assets.defs.jobs import RAW_ASSETS, RETRAIN_ASSETS, SCORE_ASSETS
 from pm_assets.drivers.instance_config import write_instance_config
 from pm_assets.storage import feature_store, model_files, paths, registry, warehouse
 
@@ -30,13 +30,14 @@ Stage = tuple[str, tuple[dt.date, dt.date] | None]  # asset names, and the day r
 
 def ingest_stages(days: tuple[dt.date, dt.date]) -> list[Stage]:
     """Landing files to the dbt marts."""
-    return [("machines", None), ("raw_telemetry raw_events", days), ("dbt_models", None), ("dbt_daily_models", days)]
+    return [("machines", None), (" ".join(RAW_ASSETS), days), ("dbt_models", None), ("dbt_daily_models", days)]
 
 
 def train_stages(days: tuple[dt.date, dt.date]) -> list[Stage]:
     """From the marts to a champion: the feature spec (once), the features of the days not computed yet,
     candidates and champion, its drift reference, and the fleet's scores on the last day."""
-    stages: list[Stage] = [] if model_files.has_feature_spec() else [("feature_spec", None)]
+    spec, *models = RETRAIN_ASSETS
+    stages: list[Stage] = [] if model_files.has_feature_spec() else [(spec, None)]
     first = days[0]
     if not stages:
         with warehouse.connect(paths.warehouse_path(), read_only=True) as con:
@@ -44,8 +45,7 @@ def train_stages(days: tuple[dt.date, dt.date]) -> list[Stage]:
         first = days[0] if as_of is None else max(days[0], as_of + dt.timedelta(days=1))
     if first <= days[1]:
         stages.append(("machine_features", (first, days[1])))
-    return stages + [("training_set catboost_model lightgbm_model champion_model reference_profile", None),
-                     ("fleet_scores maintenance_plan", (days[1], days[1]))]
+    return stages + [(" ".join(models), None), (" ".join(SCORE_ASSETS), (days[1], days[1]))]
 
 
 _QUIET = {"loggers": {"console": {"config": {"log_level": os.environ.get("PM_LOG_LEVEL", "WARNING")}}}}

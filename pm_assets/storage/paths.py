@@ -99,6 +99,11 @@ def inference_log_dir() -> Path:
     return data_dir() / "inference"
 
 
+def retrain_sensor_cursor_path() -> Path:
+    """What the retraining sensor has settled, for evaluations with and without a daemon."""
+    return data_dir() / "monitoring" / "retrain_sensor_cursor.json"
+
+
 # ---------- drivers
 def dagster_home() -> Path:
     """The Dagster instance of `pm` and `make ui` (`DAGSTER_HOME` when set)."""

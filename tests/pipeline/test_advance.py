@@ -2,6 +2,7 @@
 does that day's work when repeated, and lands nothing more."""
 
 import dagster as dg
+import pytest
 
 from pm_assets.drivers.cli import main
 from pm_assets.drivers.runner import instance
@@ -13,6 +14,7 @@ def _daily_partitions() -> list[str]:
     return sorted(run.tags["dagster/partition"] for run in runs)
 
 
+@pytest.mark.slow
 def test_advance_after_a_run_died_past_landing_does_the_missing_day(data_dir, monkeypatch):
     main(["simulate", "--machines", "8", "--days", "33", "--through", "29", "--readings-per-day", "24"])
     main(["ingest"])

@@ -5,16 +5,17 @@ import json
 
 import dagster as dg
 import duckdb
-from dagster._core.scheduler.instigation import TickStatus
+import pytest
 
 from pm_assets.core.constants import PARTITION_START
-from pm_assets.defs.sensors import retrain_on_failed_check
+from pm_assets.defs.sensors import SENSOR_NAME, retrain_on_failed_check
 from pm_assets.drivers import loop
 from pm_assets.drivers.runner import instance, materialize
-from pm_assets.drivers.sensor_ticks import SENSOR_NAME, _origin, _selector_id
 from pm_assets.sources.simulator import DriftScenario, FleetConfig
 from pm_assets.storage import feature_store, paths, registry
 from tests.pipeline.conftest import model_config, warehouse_with_features
+
+pytestmark = pytest.mark.slow  # the slow end-to-end tier: `make test-slow`
 
 HISTORY, STREAM = 30, 3
 
@@ -68,13 +69,13 @@ def test_drift_is_detected_and_the_model_retrained(data_dir, monkeypatch):
     # a recalibrated sensor is no new operating regime: the retraining kept the spec, and with it the stored features
     [spec_record] = dagster.fetch_materializations(dg.AssetKey("feature_spec"), limit=1).records
     assert spec_record.run_id == retrain_run.run_id and spec_record.asset_materialization.metadata["refitted"].value is False
-    ticks = sorted(dagster.get_ticks(_origin().get_id(), _selector_id()), key=lambda tick: tick.timestamp)
-    assert [tick.status for tick in ticks] == [TickStatus.SKIPPED, TickStatus.SUCCESS, TickStatus.SKIPPED]
-    assert ticks[1].run_ids == [retrain_run.run_id] and "in shadow" in ticks[2].skip_reason
-    # the daemon of `make ui` starts from the same cursor: it does not request the retraining again
-    state = dagster.get_instigator_state(_origin().get_id(), _selector_id())
-    assert json.loads(state.instigator_data.cursor)["last_request_at"] > 0
-    context = dg.build_sensor_context(instance=dagster, cursor=state.instigator_data.cursor)
+    assert retrain_run.tags["dagster/run_key"].startswith("retrain-")
+    # the daemon of `make ui` starts from the cursor the in-process evaluations kept: it does not request the retraining
+    # again, whether it has no cursor of its own yet or an older one
+    kept = json.loads(paths.retrain_sensor_cursor_path().read_text())
+    assert kept["last_request_at"] > 0 and kept["last_record_id"] > 0
+    assert not retrain_on_failed_check.evaluate_tick(dg.build_sensor_context(instance=dagster)).run_requests
+    context = dg.build_sensor_context(instance=dagster, cursor=json.dumps({"last_record_id": 1}))
     assert not retrain_on_failed_check.evaluate_tick(context).run_requests
 
 

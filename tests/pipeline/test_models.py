@@ -111,6 +111,7 @@ def test_a_new_model_becomes_the_challenger_not_the_champion(own_registry, insta
     assert registry.alias_version(registry.CHALLENGER) == metadata["challenger_version"] != before
 
 
+@pytest.mark.slow
 def test_a_champion_of_other_features_is_replaced_not_shadowed(own_registry, instance):
     """After the feature spec is refitted, the old champion cannot score the stored features: the new model takes over."""
     materialize("training_set catboost_model lightgbm_model champion_model", instance_=instance, run_config=model_config())

@@ -12,6 +12,8 @@ from pm_assets.sources.simulator import FleetConfig
 from pm_assets.storage import registry
 from tests.pipeline.conftest import warehouse_with_features
 
+pytestmark = pytest.mark.slow  # the slow end-to-end tier: `make test-slow`
+
 HISTORY, SHADOW = 40, 7  # healthy rows' RUL labels mature after 125 h: a shadow lasts about a week
 FLEET = FleetConfig(n_machines=16, n_days=HISTORY + 2 * SHADOW, readings_per_day=24, seed=5)
 GATE = {"ops": {"challenger_gate": {"config": {"min_rows": 100}}}}

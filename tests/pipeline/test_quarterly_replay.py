@@ -9,6 +9,8 @@ from pm_assets.drivers import quarters
 from pm_assets.sources.replay import QUARTER_SUBSETS, quarterly_plan
 from pm_assets.storage import paths, registry
 
+pytestmark = pytest.mark.slow  # the slow end-to-end tier: `make test-slow`
+
 
 class Stopped(Exception):
     """Stands for Ctrl-C or a killed process."""

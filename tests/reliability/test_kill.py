@@ -94,6 +94,7 @@ def landed(tmp_path, monkeypatch) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_ingest_killed_at_several_moments_then_repeated_equals_a_clean_ingest(landed, tmp_path, monkeypatch):
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     for target in (clean, killed):
@@ -113,6 +114,7 @@ def _features_of_day_written(data_dir: Path, day: str) -> bool:
         return any(r.partition_key == day for r in records)
 
 
+@pytest.mark.slow
 def test_a_day_killed_mid_run_then_repeated_equals_a_clean_day(landed, tmp_path, monkeypatch):
     _in_process(monkeypatch, landed, "ingest")
     # `pm train`'s stages, with the tests' quick candidates

@@ -34,6 +34,8 @@ from tests.pipeline.conftest import model_config
 from tests.serving.conftest import machine_payload
 from tests.serving.server import running
 
+pytestmark = pytest.mark.slow  # the slow end-to-end tier: `make test-slow`
+
 FLEET = FleetConfig(n_machines=12, n_days=60, readings_per_day=24, seed=9)
 DAYS = (PARTITION_START, PARTITION_START + dt.timedelta(days=FLEET.n_days - 1))
 #: Tables compared between the two profiles, with the columns that identify a row.

@@ -1,6 +1,7 @@
 import re
 
 import polars as pl
+import pytest
 
 from pm_assets.drivers.cli import main
 
@@ -25,6 +26,7 @@ def test_benchmark_command_predicts_every_test_unit(cmapss_dir, tmp_path, capsys
     assert 85 < coverage < 95, printed
 
 
+@pytest.mark.slow
 def test_benchmark_of_all_subsets_prints_one_table_and_writes_each_file(cmapss_dir, tmp_path, capsys):
     main(["benchmark", "cmapss", "--data-dir", str(cmapss_dir), "--subset", "all", "--out", str(tmp_path / "p.csv"), "--iterations", "20"])
     units = {subset: pl.read_csv(tmp_path / f"p_{subset}.csv")["unit"].to_list() for subset in ("FD001", "FD002", "FD003", "FD004")}

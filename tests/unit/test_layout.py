@@ -35,3 +35,10 @@ def test_core_imports_no_storage_and_serving_only_core_and_storage():
     serving = {path: sorted(n for n in names if n.startswith("pm_assets") and not n.startswith(("pm_assets.core", "pm_assets.storage")))
                for path, names in _imports(REPO_ROOT / "pm_serving").items()}
     assert not {path: names for path, names in serving.items() if names}
+
+
+def test_nothing_imports_dagster_s_private_modules():
+    """Private `dagster._…` names are the first thing a Dagster upgrade breaks: the public `dagster` API only."""
+    private = {path: sorted(n for n in names if n.startswith("dagster._"))
+               for folder in ("pm_assets", "pm_serving") for path, names in _imports(REPO_ROOT / folder).items()}
+    assert not {path: names for path, names in private.items() if names}

@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from pm_assets.core.scoring import score_rows
-from pm_assets.defs.partitions import daily_partitions
+from pm_assets.defs.partitions import daily_partitions, partition_day
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import feature_store, paths, registry
 from pm_assets.storage.atomic import write_atomic
@@ -28,7 +28,7 @@ def fleet_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         raise dg.Failure("no champion model in the registry: materialize champion_model first")
     bundle = registry.load_version(version).bundle
     with warehouse.connect() as con:
-        latest = feature_store.latest_rows(con, dt.date.fromisoformat(context.partition_key), ACTIVE_WITHIN)
+        latest = feature_store.latest_rows(con, partition_day(context.partition_key), ACTIVE_WITHIN)
         if latest.is_empty():
             raise dg.Failure(f"no stored features up to {context.partition_key}: materialize machine_features first")
         scored = score_rows(bundle, latest).with_columns(

@@ -8,7 +8,7 @@ import polars as pl
 
 from pm_assets.core.planning import PlanCosts, PlanInput, plan
 from pm_assets.defs.assets.fleet_scores import SCORES_TABLE
-from pm_assets.defs.partitions import daily_partitions
+from pm_assets.defs.partitions import daily_partitions, partition_day
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import paths, registry
 from pm_assets.storage.atomic import write_atomic
@@ -52,7 +52,7 @@ def maintenance_plan(context: dg.AssetExecutionContext, config: MaintenancePlanC
         costs = config.costs()
     except ValueError as error:
         raise dg.Failure(f"maintenance_plan config: {error}") from None
-    day = dt.date.fromisoformat(context.partition_key)
+    day = partition_day(context.partition_key)
     first_day = day + dt.timedelta(days=1)
     with warehouse.connect(read_only=True) as con:
         scores = con.sql(f"select machine_id, ts, rul_hours, failure_probability, model_version from {SCORES_TABLE} order by machine_id").pl()
