@@ -10,6 +10,8 @@ from its output.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -77,14 +79,21 @@ def _life_seeds(s: str) -> dict[str, pl.Expr]:
     }
 
 
-def next_state(frame: pl.DataFrame, state: pl.DataFrame, keep: int) -> pl.DataFrame:
-    """Per machine: its current life, when it was first seen, its last reading and where the rows to carry begin."""
-    latest = frame.filter(pl.col("life_start") == pl.col("life_start").last().over("machine_id"))
-    seen = latest.group_by("machine_id").agg(
-        pl.col("life_start").last(), pl.col("ts").last().alias("last_ts"),
-        pl.col("ts").tail(keep).first().alias("carry_from"),
-    ).join(frame.filter(~pl.col("_carried")).group_by("machine_id").agg(pl.col("ts").min().alias("_first")), on="machine_id")
-    seen = seen.join(state.select("machine_id", "first_seen"), on="machine_id", how="left").select(
-        "machine_id", "life_start", pl.coalesce("first_seen", "_first").alias("first_seen"), "last_ts", "carry_from")
-    kept = state.join(seen, on="machine_id", how="anti")
-    return pl.concat([kept, seen.cast(dict(empty_state().schema))]).sort("machine_id")
+def states_after(frame: pl.DataFrame, state: pl.DataFrame, keep: int, days: Sequence[dt.date]) -> pl.DataFrame:
+    """The state after each of `days` (column `as_of`), from `frame` (carried and new rows, sorted by machine and time)
+    and the state before it: a machine seen by a day takes its current life, first sighting, last reading and the
+    start of its last `keep` rows of that life; one not seen yet keeps its earlier state."""
+    frame = frame.with_columns(pl.int_range(pl.len()).over("machine_id", "life_start").alias("_pos"))
+    new = frame.filter(~pl.col("_carried"))
+    ends = new.group_by("machine_id", pl.col("ts").dt.date().alias("as_of")).agg(
+        pl.col("life_start").last(), pl.col("ts").last().alias("last_ts"), (pl.col("_pos").last() - keep + 1).clip(0).alias("_pos"))
+    ends = ends.join(frame.select("machine_id", "life_start", "_pos", pl.col("ts").alias("carry_from")),
+                     on=["machine_id", "life_start", "_pos"]).drop("_pos").sort("as_of")
+    first = new.group_by("machine_id").agg(pl.col("ts").min().alias("_first"))
+    machines = pl.concat([state.select("machine_id"), ends.select("machine_id")]).unique()
+    grid = pl.DataFrame({"as_of": sorted(days)}, schema={"as_of": pl.Date}).join(machines, how="cross")
+    out = grid.join_asof(ends, on="as_of", by="machine_id", strategy="backward", check_sortedness=False)
+    out = out.join(state, on="machine_id", how="left", suffix="_before").join(first, on="machine_id", how="left")
+    columns = [pl.coalesce(c, f"{c}_before").alias(c) for c in ("life_start", "last_ts", "carry_from")]
+    out = out.select("machine_id", pl.coalesce("first_seen", "_first").alias("first_seen"), *columns, "as_of")
+    return out.filter(pl.col("last_ts").is_not_null()).select(*empty_state().columns, "as_of").sort("as_of", "machine_id")

@@ -7,6 +7,7 @@ so a fleet that switches regimes does not look like a fleet that degrades.
 """
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +15,7 @@ import polars as pl
 from sklearn.cluster import KMeans
 
 from pm_assets.core.constants import REPAIR, SENSOR_PREFIX, SERVICE_EVENTS, SETTING_COLUMNS
-from pm_assets.core.feature_state import empty_state, life_moments, next_state, prepend_carry
+from pm_assets.core.feature_state import empty_state, life_moments, prepend_carry, states_after
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,8 @@ def build_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFra
 
 
 def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFrame | None = None,
-                    state: pl.DataFrame | None = None, carry: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+                    state: pl.DataFrame | None = None, carry: pl.DataFrame | None = None,
+                    days: Sequence[dt.date] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Features of `readings` (`machine_id, ts, life_start`, then `spec.feature_names`) that continue
     each machine's history, and the state after them.
 
@@ -166,6 +168,7 @@ def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFr
     from `carry_from` to `last_ts`: the last `max(windows) - 1` readings of its current life) are
     what a previous call returned and stored; without them every machine starts fresh, which is the
     full recompute. `events` must hold each machine's repairs and maintenance up to its last reading.
+    The state is given after each of `days` (column `as_of`; none by default), so any range of days is one pass.
     """
     missing = [c for c in spec.sensors + spec.settings if c not in readings.columns]
     if missing:
@@ -229,7 +232,7 @@ def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFr
             columns.append(seed.ewm_mean(span=span, adjust=False).over(group).alias(f"{s}__ewm_{span}"))
     frame = frame.with_columns(columns)
     features = frame.filter(~pl.col("_carried")).rename({s: f"{s}__now" for s in spec.sensors})
-    return features.select("machine_id", "ts", "life_start", *spec.feature_names), next_state(frame, state, max(cfg.windows) - 1)
+    return features.select("machine_id", "ts", "life_start", *spec.feature_names), states_after(frame, state, max(cfg.windows) - 1, days)
 
 
 def _life_columns(s: str, z: pl.Expr, age: pl.Expr, group: pl.Expr) -> list[pl.Expr]:

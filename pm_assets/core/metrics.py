@@ -1,7 +1,15 @@
 """Model metrics: RUL errors (with the NASA/PHM08 asymmetric score) and alerting quality."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
+import polars as pl
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
+
+if TYPE_CHECKING:
+    from pm_assets.core.models import ModelBundle
 
 
 def nasa_score(true_rul: np.ndarray, predicted_rul: np.ndarray) -> float:
@@ -142,3 +150,12 @@ def matured_performance(rul: np.ndarray, rul_pred: np.ndarray, label: np.ndarray
     result["failures_judged"] = judged
     result["failures_caught_share"] = caught / judged if judged else float("nan")
     return result
+
+
+def live_metrics(rows: pl.DataFrame, bundle: ModelBundle, min_lead_hours: float = 0.0) -> dict[str, float]:
+    """Live RMSE, precision, recall and lead time of `bundle`'s matured predictions in `rows`, and the share of
+    failures it alerted on `min_lead_hours` ahead within its alert window (twice the label horizon)."""
+    column = lambda name: rows[name].cast(pl.Float64).fill_null(float("nan")).to_numpy()  # noqa: E731
+    return matured_performance(column("rul"), column("predicted_rul"), column("fails_within_horizon"), column("failure_probability"),
+                               bundle.threshold, column("hours_to_failure"), rows["failure_id"].to_numpy(),
+                               2 * bundle.label_config.horizon_hours, min_lead_hours)

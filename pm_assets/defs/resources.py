@@ -50,8 +50,12 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextlib.contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection; storage's LookupError (a table or rows not there yet, and what to materialize) fails the run in one line."""
         with warehouse.connect(self.path, read_only=read_only) as con:
-            yield con
+            try:
+                yield con
+            except LookupError as error:
+                raise dg.Failure(str(error)) from None
 
 
 class LandingResource(dg.ConfigurableResource):

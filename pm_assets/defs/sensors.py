@@ -32,6 +32,7 @@ WATCHED_CHECKS = [dg.AssetCheckKey(dg.AssetKey("drift_report"), "feature_drift")
 
 
 def cooldown_seconds() -> float:
+    """The daemon's cooldown between two retraining requests (`PM_RETRAIN_COOLDOWN_HOURS`, 12 by default)."""
     return float(os.environ.get("PM_RETRAIN_COOLDOWN_HOURS", 12)) * 3600
 
 
@@ -95,12 +96,18 @@ def _cursor(dagster_cursor: str | None) -> dict:
     return max(kept, key=lambda c: c.get("last_record_id", 0), default={})
 
 
-@dg.sensor(name=SENSOR_NAME, job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
-def retrain_on_failed_check(context: dg.SensorEvaluationContext):
-    """Request the `retrain` job when `feature_drift`, `performance_degradation` or `interval_coverage` fails (tagged with the check and partition)."""
-    result, cursor = decide(_failures(context.instance), _cursor(context.cursor), cooldown_seconds(),
-                            registry.alias_version(registry.CHALLENGER))
-    context.update_cursor(json.dumps(cursor))
+def evaluate(instance: dg.DagsterInstance, dagster_cursor: str | None, cooldown: float) -> dg.RunRequest | dg.SkipReason:
+    """The sensor's decision on the checks that failed since its cursor (Dagster's or the data directory's, the further),
+    with `cooldown` seconds on the data's clock; keeps the new cursor in the data directory and returns the decision.
+    `pm` evaluates it in-process after each streamed day with its own cooldown, the daemon through the sensor."""
+    result, cursor = decide(_failures(instance), _cursor(dagster_cursor), cooldown, registry.alias_version(registry.CHALLENGER))
     write_atomic(paths.retrain_sensor_cursor_path(), json.dumps(cursor))
     return result
 
+
+@dg.sensor(name=SENSOR_NAME, job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def retrain_on_failed_check(context: dg.SensorEvaluationContext):
+    """Request the `retrain` job when `feature_drift`, `performance_degradation` or `interval_coverage` fails (tagged with the check and partition)."""
+    result = evaluate(context.instance, context.cursor, cooldown_seconds())
+    context.update_cursor(paths.retrain_sensor_cursor_path().read_text())
+    return result

@@ -132,53 +132,17 @@ def cmd_train(args: argparse.Namespace) -> None:
     run_stages(train_stages(landed_range()))
 
 
-@contextlib.contextmanager
-def _stage(title: str):
-    """A stage of the demo: its title, then its wall time."""
-    print(f"== {title}", flush=True)
-    started = time.perf_counter()
-    yield
-    print(f"   ({time.perf_counter() - started:.0f} s)", flush=True)
-
-
 def cmd_demo(args: argparse.Namespace) -> None:
-    from pm_assets.core.constants import PARTITION_START
-    from pm_assets.drivers.runner import run_stages, train_stages
-    from pm_assets.sources import simulation
-    from pm_assets.storage import paths, registry
+    from pm_assets.drivers import demo
+    from pm_assets.sources.simulator import DriftScenario, FleetConfig
 
-    history = args.days - args.stream_days
-    if history < 30 or args.stream_days < 1:
-        sys.exit("pm: error: --days must leave at least 30 days of history before --stream-days (>= 1)")
-    started = time.perf_counter()
-    with _stage(f"the platform on a simulated fleet (data in {paths.data_dir()})"):
-        cmd_simulate(argparse.Namespace(**vars(args), advance=0, through=history - 1, land_only=True))
-    first = PARTITION_START
-    history_end = first + dt.timedelta(days=history - 1)
-    with _stage(f"ingesting {history} days of history"):
-        cmd_ingest(argparse.Namespace(start=first, end=history_end))
-    with _stage("training CatBoost and LightGBM, promoting the better one, scoring the fleet"):
-        run_stages(train_stages((first, history_end)))
-    with _stage(f"streaming {args.stream_days} days, one at a time ({args.drift or 'no'} drift from day {args.drift_start})"):
-        # the stream runs on the simulated clock: a short cooldown lets the demo show a second retraining
-        os.environ.setdefault("PM_RETRAIN_COOLDOWN_HOURS", str(args.cooldown_days * 24))
-        config, landed = simulation.load_state()
-        days, _ = simulation.land_days(config, landed, landed + args.stream_days - 1)
-        summary = _daily_work(days, config.drift and config.start_date + dt.timedelta(days=config.drift.start_day))
-    print("== summary")
-    for line in summary.describe():
-        print(f"  {line}")
-    for line in plan_lines(limit=5):
-        print(f"  {line}")
-    from pm_assets.core.policies import table
-    from pm_assets.drivers.plan_review import policies_over_stream
-
-    with _stage("each maintenance policy over the streamed days, acting on the serving champions' logged predictions (crew 2/day)"):
-        for line in table(policies_over_stream(summary)).splitlines():
-            print(f"  {line}")
-    print(f"demo done in {time.perf_counter() - started:.0f} s")
-    print(f"written to {paths.demo_summary_path()}; MLflow: mlflow ui --backend-store-uri {registry.tracking_uri()}")
-    print('fleet scores: pm sql "select * from scores.fleet_scores order by failure_probability desc limit 10"')
+    drift = DriftScenario(args.drift, args.drift_start, args.drift_share) if args.drift else None
+    config = FleetConfig(n_machines=args.machines, n_days=args.days, readings_per_day=args.readings_per_day,
+                         n_sensors=args.sensors, seed=args.seed, drift=drift)
+    try:
+        demo.run(config, args.stream_days, args.cooldown_days)
+    except ValueError as error:
+        sys.exit(f"pm: error: {error}")
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
@@ -196,27 +160,10 @@ def cmd_plan(args: argparse.Namespace) -> None:
     booked = dict(b.split("=", 1) for b in args.book or [])
     config = given | ({"booked": booked} if booked else {})
     materialize("maintenance_plan", (day, day), run_config={"ops": {"maintenance_plan": {"config": config}}} if config else None)
+    from pm_assets.drivers.plan_review import plan_lines
+
     for line in plan_lines(limit=args.limit):
         print(line)
-
-
-def plan_lines(limit: int = 10) -> list[str]:
-    """The published plan in a few lines: its days' services, the largest savings first."""
-    import polars as pl
-
-    from pm_assets.storage import paths
-
-    planned = pl.read_parquet(paths.maintenance_plan_snapshot_path())
-    services = planned.filter(pl.col("service")).sort("planned_day", pl.col("expected_cost_saved").neg())
-    first = planned["plan_date"][0] + dt.timedelta(days=1)
-    lines = [f"maintenance plan from {first} (scores of {planned['plan_date'][0]}, model v{planned['model_version'][0]}): "
-             f"{services.height} service(s) of {planned.height} machines, expected saving {services['expected_cost_saved'].sum():,.0f}"]
-    for row in services.head(limit).iter_rows(named=True):
-        lines.append(f"  {row['planned_day']}  {row['machine_id']:<8} RUL {row['rul_hours']:5.0f} h [{row['rul_lower']:.0f}, {row['rul_upper']:.0f}]"
-                     f"  saves {row['expected_cost_saved']:8,.0f}  ({row['failure_risk']:.0%} risk of failing first)")
-    if services.height > limit:
-        lines.append(f"  … {services.height - limit} more: pm sql \"select * from scores.maintenance_plan where service order by planned_day\"")
-    return lines
 
 
 def cmd_evaluate_policy(args: argparse.Namespace) -> None:
@@ -257,35 +204,9 @@ def cmd_replay(args: argparse.Namespace) -> None:
         return
     if not args.train or not args.stream:
         sys.exit("pm: error: give the first champion's file and the files to stream (or --quarters CMAPSS_DIR)")
-    from pm_assets.drivers import loop
-    from pm_assets.drivers.runner import ingest_stages, materialize, run_stages, train_stages
-    from pm_assets.sources.loaders.cmapss import load_cmapss
-    from pm_assets.sources.replay import cmapss_phases
-    from pm_assets.storage import landing, paths
+    from pm_assets.drivers import replay
 
-    train = load_cmapss(args.train)
-    train_days = sorted(set(train.telemetry["ts"].dt.date()))
-    # every file is read and checked before minutes of training
-    phases = cmapss_phases(args.stream, train_days[-1] + dt.timedelta(days=1), args.units_per_day)
-    days = landing.land_dataset(train, paths.landing_dir())
-    print(f"== training on {args.train.name}: {train.telemetry.height:,} readings of {train.machines.height} engines ({days[0]}..{days[-1]})")
-    run_stages(ingest_stages((days[0], days[-1])))
-    run_stages(train_stages((days[0], days[-1])))
-    for phase in phases:
-        landing.land_dataset(phase.data, paths.landing_dir())
-        print(f"== replay phase {phase.name}: {phase.data.machines.height} engines, {args.units_per_day:g} a day, "
-              f"{phase.first_day}..{phase.last_day}")
-    materialize("machines")  # the new engines, before their readings arrive
-    os.environ.setdefault("PM_RETRAIN_COOLDOWN_HOURS", str(7 * 24))
-    summary = loop.stream([day for phase in phases for day in phase.days()], phases[1].first_day if len(phases) > 1 else None)
-    flagged = {c["day"] for c in summary.failed_checks if c["check"] == "feature_drift"}
-    print("== feature drift flagged, per phase")
-    for phase in phases:
-        mine = [day for day in phase.days() if day.isoformat() in flagged]
-        print(f"  {phase.name}: {len(mine)} of {len(phase.days())} days" + (f" (first {mine[0]})" if mine else ""))
-    for line in summary.describe():
-        print(f"  {line}")
-    print(f"written to {paths.demo_summary_path()}")
+    replay.run(args.train, args.stream, args.units_per_day)
 
 
 def cmd_benchmark(args: argparse.Namespace) -> None:

@@ -3,7 +3,8 @@
 import datetime as dt
 
 from pm_assets.core.scoring import with_predictions
-from pm_assets.defs.assets.performance import live_metrics, with_labels
+from pm_assets.core.metrics import live_metrics
+from pm_assets.storage.predictions import with_labels
 from pm_assets.storage import feature_store, paths, registry, warehouse
 
 

@@ -2,8 +2,8 @@
 
 Used by `pm demo`, `pm daily`, `pm simulate --advance` and `pm replay`: each streamed day runs the
 `daily` job (ingest, marts, features, champion predictions, gate, drift, matured accuracy, fleet
-scores), then the retraining sensor, evaluated as the daemon would (`build_sensor_context`), whose requested
-`retrain` run carries the tags the daemon gives its runs.
+scores), then the retraining sensor's decision (`defs.sensors.evaluate`, what the daemon's tick runs), whose
+requested `retrain` run carries the tags the daemon gives its runs.
 """
 
 import datetime as dt
@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 import dagster as dg
 
 from pm_assets.defs.sensors import (SENSOR_NAME, TRIGGER_CHECK_TAG, TRIGGER_PARTITION_TAG, TRIGGER_TAGS, WATCHED_CHECKS,
-                                     retrain_on_failed_check)
+                                     cooldown_seconds, evaluate)
 from pm_assets.drivers.healing import alarm_days_after, frozen_vs_healed
 from pm_assets.drivers.runner import instance, run_day, run_job
 from pm_assets.storage import paths, registry
@@ -159,9 +159,11 @@ def _catch_up(summary: LoopSummary, since: float, log) -> None:
 
 
 def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_config: dict | None = None,
-           resume: tuple[LoopSummary, float] | None = None, on_day: Callable[[LoopSummary], None] | None = None) -> LoopSummary:
-    """Run the `daily` job for each of `days`, then the retraining sensor, which runs the `retrain` job (with
-    `retrain_config`) when it requests it; `on_day` gets the summary after each day.
+           resume: tuple[LoopSummary, float] | None = None, on_day: Callable[[LoopSummary], None] | None = None,
+           cooldown_hours: float | None = None) -> LoopSummary:
+    """Run the `daily` job for each of `days`, then the retraining sensor's decision (with `cooldown_hours` on the data's
+    clock, else the daemon's), which runs the `retrain` job (with `retrain_config`) when it requests it; `on_day` gets
+    the summary after each day.
 
     `resume` (a summary `on_day` saved, and when) continues a stopped run: `days` are then the days it had
     not finished."""
@@ -177,6 +179,7 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
 
     if resume:
         _catch_up(summary, resume[1], log)
+    cooldown = cooldown_seconds() if cooldown_hours is None else cooldown_hours * 3600
 
     for i, day in enumerate(days, 1):
         daily = run_day(day)
@@ -194,11 +197,11 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
         if failed:
             summary.failed_checks += [{"day": day.isoformat(), "check": check} for check in failed]
             summary.drift_detected_day = summary.drift_detected_day or day.isoformat()
-        evaluation = retrain_on_failed_check.evaluate_tick(dg.build_sensor_context(instance=instance()))
-        for request in evaluation.run_requests or []:
-            retrain(request)
-        if not evaluation.run_requests and failed:
-            log(f"  sensor: {evaluation.skip_message}")
+        decision = evaluate(instance(), None, cooldown)
+        if isinstance(decision, dg.RunRequest):
+            retrain(decision)
+        elif failed:
+            log(f"  sensor: {decision.skip_message}")
         if on_day:
             on_day(summary)
     judge_healing(summary)

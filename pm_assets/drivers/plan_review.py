@@ -14,7 +14,7 @@ from pm_assets.core.constants import PARTITION_START
 from pm_assets.core.planning import PlanCosts
 from pm_assets.core.policies import compared, tune_interval
 from pm_assets.core.recorded_policies import Model, evaluate, lives_from_events
-from pm_assets.defs.assets.performance import PREDICTIONS_TABLE
+from pm_assets.storage.predictions import PREDICTIONS_TABLE
 from pm_assets.storage import paths, registry, warehouse
 
 ORIGIN = dt.datetime.combine(PARTITION_START, dt.time())
@@ -59,3 +59,18 @@ def policies_over_stream(summary, costs: PlanCosts = PlanCosts(), since: dt.date
     if not champions:
         return []
     return policies_over([dt.date.fromisoformat(d) for d in champions], champions, costs, machines)
+
+
+def plan_lines(limit: int = 10) -> list[str]:
+    """The published plan in a few lines: its days' services, the largest savings first."""
+    planned = pl.read_parquet(paths.maintenance_plan_snapshot_path())
+    services = planned.filter(pl.col("service")).sort("planned_day", pl.col("expected_cost_saved").neg())
+    first = planned["plan_date"][0] + dt.timedelta(days=1)
+    lines = [f"maintenance plan from {first} (scores of {planned['plan_date'][0]}, model v{planned['model_version'][0]}): "
+             f"{services.height} service(s) of {planned.height} machines, expected saving {services['expected_cost_saved'].sum():,.0f}"]
+    for row in services.head(limit).iter_rows(named=True):
+        lines.append(f"  {row['planned_day']}  {row['machine_id']:<8} RUL {row['rul_hours']:5.0f} h [{row['rul_lower']:.0f}, {row['rul_upper']:.0f}]"
+                     f"  saves {row['expected_cost_saved']:8,.0f}  ({row['failure_risk']:.0%} risk of failing first)")
+    if services.height > limit:
+        lines.append(f"  … {services.height - limit} more: pm sql \"select * from scores.maintenance_plan where service order by planned_day\"")
+    return lines

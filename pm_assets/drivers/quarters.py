@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import os
 import time
 
 import polars as pl
@@ -21,7 +20,8 @@ from pm_assets.core.features import fit_feature_spec
 from pm_assets.core.models import ModelBundle, TrainConfig, build_training_set, cross_validate
 from pm_assets.core.policies import table as policy_table
 from pm_assets.core.scoring import with_predictions
-from pm_assets.defs.assets.performance import PREDICTIONS_TABLE, live_metrics, with_labels
+from pm_assets.core.metrics import live_metrics
+from pm_assets.storage.predictions import PREDICTIONS_TABLE, with_labels
 from pm_assets.drivers import loop
 from pm_assets.drivers.loop import LoopSummary
 from pm_assets.drivers.plan_review import policies_over_stream
@@ -206,7 +206,6 @@ def run(plan: QuarterPlan, cooldown_days: float = 3.0, candidate_config: dict | 
     The report is saved after every day: run again, a stopped replay of the same plan goes on from the day
     after its last finished one."""
     ops = {name: {"config": candidate_config} for name in ("catboost_model", "lightgbm_model")} if candidate_config else {}
-    os.environ.setdefault("PM_RETRAIN_COOLDOWN_HOURS", str(cooldown_days * 24))
     stream_days = [day for quarter in plan.quarters for day in quarter.days()]
     progress = saved_progress(plan)
     if progress:
@@ -223,7 +222,7 @@ def run(plan: QuarterPlan, cooldown_days: float = 3.0, candidate_config: dict | 
 
     drift_start = plan.stream.telemetry.filter(~pl.col("machine_id").str.starts_with("FD001"))["ts"].min().date()
     summary = loop.stream(stream_days[done:], drift_start, log=log, retrain_config={"ops": ops} if ops else None,
-                          resume=resume, on_day=save)
+                          resume=resume, on_day=save, cooldown_hours=cooldown_days * 24)
     table = report_on(plan, summary, frozen, candidate_config, log)
     _write_report({**report, "complete": True, "days_done": len(summary.days), "quarters": table, "summary": dataclasses.asdict(summary)})
     log(f"written to {paths.replay_report_path()}")

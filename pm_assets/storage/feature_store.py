@@ -29,6 +29,8 @@ SCHEMA = "features"
 READING_COLUMNS = "* exclude (reading_date, cycle, n_faulty_sensors, had_duplicate)"
 FEATURES_TABLE = f"{SCHEMA}.machine_features"
 STATE_TABLE = f"{SCHEMA}.feature_state"
+#: Readings featurised in one pass: ~1.2 kB a row of features, so a pass stays well under 2 GB.
+CHUNK_READINGS = 500_000
 
 
 def spec_id(spec: FeatureSpec) -> str:
@@ -72,22 +74,26 @@ def read_carry(con: duckdb.DuckDBPyConnection, state: pl.DataFrame, machines: li
         con.unregister("_pointers")
 
 
-def write_day(con: duckdb.DuckDBPyConnection, day: dt.date, features: pl.DataFrame, state: pl.DataFrame, spec: str) -> None:
-    """Replace day `day`'s feature rows and state in one transaction."""
-    start = dt.datetime.combine(day, dt.time())
+def _write_days(con: duckdb.DuckDBPyConnection, days: list[dt.date], features: pl.DataFrame, states: pl.DataFrame, spec: str) -> None:
+    """Replace the feature rows and states of the consecutive `days` in one transaction."""
+    start, end = _bounds(days)
     con.execute(f"create schema if not exists {SCHEMA}")
-    state = state.with_columns(pl.lit(day).alias("as_of"), pl.lit(spec).alias("spec_id"))
-    warehouse.retry_conflicts(lambda: _write_day(con, start, day, features, state))
+    states = states.with_columns(pl.lit(spec).alias("spec_id"))
+
+    def write() -> None:
+        with transaction(con, _features=features, _state=states):
+            warehouse.create_table(con, FEATURES_TABLE, "as select * from _features limit 0")
+            con.execute(f"create table if not exists {STATE_TABLE} as select * from _state limit 0")
+            con.execute(f"delete from {FEATURES_TABLE} where ts >= $start and ts < $end", {"start": start, "end": end})
+            con.execute(f"delete from {STATE_TABLE} where as_of >= $first and as_of <= $last", {"first": days[0], "last": days[-1]})
+            con.execute(f"insert into {FEATURES_TABLE} by name select * from _features order by ts")
+            con.execute(f"insert into {STATE_TABLE} by name select * from _state")
+
+    warehouse.retry_conflicts(write)
 
 
-def _write_day(con: duckdb.DuckDBPyConnection, start: dt.datetime, day: dt.date, features: pl.DataFrame, state: pl.DataFrame) -> None:
-    with transaction(con, _features=features, _state=state):
-        warehouse.create_table(con, FEATURES_TABLE, "as select * from _features limit 0")
-        con.execute(f"create table if not exists {STATE_TABLE} as select * from _state limit 0")
-        con.execute(f"delete from {FEATURES_TABLE} where ts >= $start and ts < $end", {"start": start, "end": start + dt.timedelta(days=1)})
-        con.execute(f"delete from {STATE_TABLE} where as_of = $day", {"day": day})
-        con.execute(f"insert into {FEATURES_TABLE} by name select * from _features order by ts")
-        con.execute(f"insert into {STATE_TABLE} by name select * from _state")
+def _bounds(days: list[dt.date]) -> tuple[dt.datetime, dt.datetime]:
+    return dt.datetime.combine(days[0], dt.time()), dt.datetime.combine(days[-1] + dt.timedelta(days=1), dt.time())
 
 
 def _missing_days(con: duckdb.DuckDBPyConnection, as_of: dt.date | None, day: dt.date) -> list[str]:
@@ -98,17 +104,34 @@ def _missing_days(con: duckdb.DuckDBPyConnection, as_of: dt.date | None, day: dt
     return [str(r[0]) for r in rows]
 
 
-def compute_day(con: duckdb.DuckDBPyConnection, day: dt.date, spec: FeatureSpec) -> tuple[dict, int]:
-    """Compute and store day `day`'s features from the marts `machine_timeseries` and `machine_events`, continuing
-    from the stored state of the day before; return its figures and how many later days are stored."""
+def chunks(con: duckdb.DuckDBPyConnection, days: list[dt.date], max_readings: int = CHUNK_READINGS) -> list[list[dt.date]]:
+    """`days` cut into runs of consecutive days of at most ~`max_readings` readings each (at least a day)."""
+    days = sorted(set(days))
+    counts = dict(con.execute("select reading_date, count(*) from machine_timeseries where reading_date between $a and $b group by 1",
+                              {"a": days[0], "b": days[-1]}).fetchall())
+    runs: list[list[dt.date]] = []
+    size = 0
+    for day in days:
+        n = counts.get(day, 0)
+        if not runs or runs[-1][-1] != day - dt.timedelta(days=1) or size + n > max_readings:
+            runs.append([])
+            size = 0
+        runs[-1].append(day)
+        size += n
+    return runs
+
+
+def compute_days(con: duckdb.DuckDBPyConnection, days: list[dt.date], spec: FeatureSpec) -> tuple[dict, int]:
+    """Compute and store the features of consecutive `days` in one vectorised pass over the marts `machine_timeseries`
+    and `machine_events`, continuing from the stored state of the day before; store the state after each day (so
+    any day can be re-run alone) and return the figures and how many later days are stored."""
     sid = spec_id(spec)
-    start = dt.datetime.combine(day, dt.time())
-    end = start + dt.timedelta(days=1)
-    state, as_of, stored_sid = read_state(con, day)
+    start, end = _bounds(days)
+    state, as_of, stored_sid = read_state(con, days[0])
     if stored_sid not in (None, sid):
         raise ValueError(f"the stored features were computed with feature spec {stored_sid}, the current spec is {sid}: "
                          "materialize feature_spec and backfill machine_features from the first day")
-    missing = _missing_days(con, as_of, day)
+    missing = _missing_days(con, as_of, days[0])
     if missing:
         raise ValueError(f"the features of {', '.join(missing)} were never computed: materialize machine_features from "
                          f"{missing[0]} (each day continues from the day before)")
@@ -117,15 +140,15 @@ def compute_day(con: duckdb.DuckDBPyConnection, day: dt.date, spec: FeatureSpec)
     machines = readings["machine_id"].unique().to_list()
     con.register("_machines", pl.DataFrame({"machine_id": machines}, schema={"machine_id": pl.String}).to_arrow())
     try:
-        # events are few: every repair and maintenance of the day's machines (life starts, time since service)
+        # events are few: every repair and maintenance of the days' machines (life starts, time since service)
         events = con.sql("select machine_id, ts, event_type from machine_events join _machines using (machine_id) where ts < $end",
                          params={"end": end}).pl()
     finally:
         con.unregister("_machines")
     carry = read_carry(con, state, machines)
-    features, next_state = extend_features(readings, spec, events, state, carry)
-    write_day(con, day, features, next_state, sid)
-    later = con.execute(f"select count(distinct as_of) from {STATE_TABLE} where as_of > $day", {"day": day}).fetchall()[0][0]
+    features, states = extend_features(readings, spec, events, state, carry, days)
+    _write_days(con, days, features, states, sid)
+    later = con.execute(f"select count(distinct as_of) from {STATE_TABLE} where as_of > $day", {"day": days[-1]}).fetchall()[0][0]
     return {"rows": features.height, "machines": len(machines), "carried_rows": 0 if carry is None else carry.height}, later
 
 
@@ -137,10 +160,11 @@ def recompute(con: duckdb.DuckDBPyConnection, spec: FeatureSpec, progress=lambda
     days = [r[0] for r in con.execute(f"select distinct as_of from {STATE_TABLE} order by 1").fetchall()] if _exists(con, STATE_TABLE) else []
     for table in (FEATURES_TABLE, STATE_TABLE):
         con.execute(f"drop table if exists {table}")
-    for i, day in enumerate(days, 1):
-        compute_day(con, day, spec)
-        if i % 10 == 0 or i == len(days):
-            progress(i, len(days))
+    done = 0
+    for run in chunks(con, days) if days else []:
+        compute_days(con, run, spec)
+        done += len(run)
+        progress(done, len(days))
     return len(days)
 
 

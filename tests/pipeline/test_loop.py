@@ -30,12 +30,11 @@ def _first_champion_then_stream(drift: str) -> tuple[str, list[dt.date], loop.Lo
     first = registry.alias_version(registry.CHAMPION)
     days = [history_end + dt.timedelta(days=i) for i in range(1, STREAM + 1)]
     summary = loop.stream(days, PARTITION_START + dt.timedelta(days=HISTORY + 1), log=lambda line: None,
-                          retrain_config=model_config())
+                          retrain_config=model_config(), cooldown_hours=36)  # on the simulated clock: the next day is inside it
     return first, days, summary
 
 
 def test_drift_is_detected_and_the_model_retrained(data_dir, monkeypatch):
-    monkeypatch.setenv("PM_RETRAIN_COOLDOWN_HOURS", "36")  # on the simulated clock: the next day is inside it
     first, days, summary = _first_champion_then_stream("recalibration")
 
     assert summary.champion_before == first
@@ -82,7 +81,6 @@ def test_drift_is_detected_and_the_model_retrained(data_dir, monkeypatch):
 def test_a_new_operating_regime_refits_the_features_and_replaces_the_champion(data_dir, monkeypatch):
     """The retraining after a new flight condition refits the spec, recomputes the stored features with it and
     replaces the champion, which cannot score them; the old one is still judged on features of its own spec."""
-    monkeypatch.setenv("PM_RETRAIN_COOLDOWN_HOURS", "36")
     first, days, summary = _first_champion_then_stream("new_regime")
 
     [retrain] = summary.retrains

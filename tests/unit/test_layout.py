@@ -42,3 +42,14 @@ def test_nothing_imports_dagster_s_private_modules():
     private = {path: sorted(n for n in names if n.startswith("dagster._"))
                for folder in ("pm_assets", "pm_serving") for path, names in _imports(REPO_ROOT / folder).items()}
     assert not {path: names for path, names in private.items() if names}
+
+
+def test_asset_modules_import_no_other_asset_module_and_drivers_no_asset_module():
+    """An asset module holds its assets: what two of them share (tables, metrics, label reads) lives in `core` or
+    `storage`, so assets never import each other, and the drivers reach the pipeline through jobs and runs only."""
+    assets = {path: sorted(n for n in names if n.startswith(("pm_assets.defs.assets", "pm_assets.drivers")))
+              for path, names in _imports(REPO_ROOT / "pm_assets" / "defs" / "assets").items()}
+    assert not {path: names for path, names in assets.items() if names}
+    drivers = {path: sorted(n for n in names if n.startswith("pm_assets.defs.assets"))
+               for path, names in _imports(REPO_ROOT / "pm_assets" / "drivers").items()}
+    assert not {path: names for path, names in drivers.items() if names}

@@ -56,7 +56,8 @@ def _sources_through_views(manifest: dict, unique_id: str) -> set[str]:
 
 
 class Translator(DagsterDbtTranslator):
-    """Daily marts also depend on the raw tables behind their staging views.
+    """Models sit in the UI's group of their folder (`staging`, `marts`), and daily marts also depend on the raw
+    tables behind their staging views.
 
     Dagster orders a run's steps only by dependencies among the selected assets: without these, a
     run of raw ingestion and the daily marts (the `daily` job) could rebuild the marts first.
@@ -64,7 +65,10 @@ class Translator(DagsterDbtTranslator):
 
     def get_asset_spec(self, manifest, unique_id, project):
         spec = super().get_asset_spec(manifest, unique_id, project)
-        if "daily" not in manifest["nodes"].get(unique_id, {}).get("tags", []):
+        node = manifest["nodes"].get(unique_id, {})
+        if node.get("resource_type") == "model":
+            spec = spec.replace_attributes(group_name=node["fqn"][1])
+        if "daily" not in node.get("tags", []):
             return spec
         present = {dep.asset_key for dep in spec.deps}
         raw = [key for key in (self.get_asset_spec(manifest, s, project).key for s in sorted(_sources_through_views(manifest, unique_id)))

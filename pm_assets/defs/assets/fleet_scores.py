@@ -11,9 +11,9 @@ from pm_assets.defs.partitions import daily_partitions, partition_day
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import feature_store, paths, registry
 from pm_assets.storage.atomic import write_atomic
+from pm_assets.storage.predictions import SCORES_TABLE
 from pm_assets.storage.warehouse import transaction
 
-SCORES_TABLE = "scores.fleet_scores"
 #: A machine silent for longer than this is no longer in the fleet's scores.
 ACTIVE_WITHIN = dt.timedelta(days=30)
 

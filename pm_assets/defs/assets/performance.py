@@ -1,66 +1,21 @@
 """Accuracy with delayed ground truth: the champion's (and a challenger's) daily predictions are
-logged, and judged once their truth has matured.
-
-A prediction made at time t is judged only when its label is known as of the day being checked:
-its RUL once the machine failed, or ran `rul_cap_hours` more without failing or being serviced; its
-failure-within-horizon label once the machine failed within the horizon or ran the whole horizon.
-Immature rows (null labels, `pm_assets.core.labels`) are left out rather than counted as healthy.
+logged, and judged once their truth has matured (`pm_assets.storage.predictions`).
 """
 
 import datetime as dt
 
 import dagster as dg
-import duckdb
 import numpy as np
 import polars as pl
 
-from pm_assets.core.labels import LabelConfig, build_labels
-from pm_assets.core.metrics import expected_rmse, matured_performance
+from pm_assets.core.metrics import expected_rmse, live_metrics
 from pm_assets.core.models import ModelBundle
 from pm_assets.core.scoring import with_predictions
 from pm_assets.defs.partitions import daily_partitions, day_window, single_run_backfill
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import feature_store, registry
+from pm_assets.storage.predictions import PREDICTIONS_TABLE, read_matured
 from pm_assets.storage.warehouse import create_table, table_columns, transaction
-
-PREDICTIONS_TABLE = "monitoring.predictions"
-
-
-def matured_predictions(warehouse: WarehouseResource, versions: list[str], since: dt.datetime, end: dt.datetime,
-                        label_config: LabelConfig) -> pl.DataFrame:
-    """The logged predictions of `versions` in [since, end) with their labels as known at `end` (nulls: immature).
-
-    Reads only that window: the predictions, the events after `since`, and how long each machine had
-    been watched by `end` (the stored feature state)."""
-    with warehouse.connect(read_only=True) as con:
-        try:
-            predictions = con.sql(f"select * from {PREDICTIONS_TABLE} where ts >= $since and ts < $end "
-                                  "and list_contains($versions, model_version)",
-                                  params={"since": since, "end": end, "versions": versions}).pl()
-        except duckdb.CatalogException:
-            raise dg.Failure(f"no {PREDICTIONS_TABLE} table: materialize champion_predictions first") from None
-        return with_labels(con, predictions, since, end, label_config)
-
-
-def with_labels(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, since: dt.datetime, end: dt.datetime,
-                label_config: LabelConfig) -> pl.DataFrame:
-    """`rows` (machine_id, ts in [since, end)) with their labels as known at `end` (nulls: immature)."""
-    events = con.sql("select machine_id, ts, event_type from machine_events where ts >= $since and ts < $end",
-                     params={"since": since, "end": end}).pl()
-    state, _, _ = feature_store.read_state(con, end.date())
-    observed_until = state.select("machine_id", pl.col("last_ts").alias("observed_until"))
-    labels = build_labels(rows.select("machine_id", "ts").unique(), events, label_config, observed_until)
-    return rows.join(labels, on=["machine_id", "ts"], how="inner")
-
-
-def live_metrics(rows: pl.DataFrame, bundle: ModelBundle, min_lead_hours: float = 0.0) -> dict[str, float]:
-    """Live RMSE, precision, recall and lead time of `bundle`'s matured predictions in `rows`, and the share of
-    failures it alerted on `min_lead_hours` ahead within its alert window (twice the label horizon)."""
-    column = lambda name: rows[name].cast(pl.Float64).fill_null(float("nan")).to_numpy()  # noqa: E731
-    return matured_performance(column("rul"), column("predicted_rul"), column("fails_within_horizon"), column("failure_probability"),
-                               bundle.threshold, column("hours_to_failure"), rows["failure_id"].to_numpy(),
-                               2 * bundle.label_config.horizon_hours, min_lead_hours)
-
 
 def _score_day(con, day: dt.date, bundles: dict[str, ModelBundle], table_spec: str | None) -> pl.DataFrame:
     """Every model's predictions of the day's stored feature rows (read once)."""
@@ -142,7 +97,8 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
     if version is None:
         raise dg.Failure("no champion to judge: materialize champion_model first")
     bundle = registry.load_version(version).bundle
-    rows = matured_predictions(warehouse, [version], window_start, end, bundle.label_config)
+    with warehouse.connect(read_only=True) as con:
+        rows = read_matured(con, [version], window_start, end, bundle.label_config)
     live = live_metrics(rows, bundle, config.min_lead_hours)
     truth = rows["rul"].drop_nulls().to_numpy()
     expected = expected_rmse(bundle.metrics, truth, bundle.label_config.rul_cap_hours) if len(truth) else float("nan")

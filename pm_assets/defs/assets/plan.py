@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from pm_assets.core.planning import PlanCosts, PlanInput, plan
-from pm_assets.defs.assets.fleet_scores import SCORES_TABLE
+from pm_assets.storage.predictions import SCORES_TABLE
 from pm_assets.defs.partitions import daily_partitions, partition_day
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import paths, registry

@@ -11,12 +11,12 @@ import dagster as dg
 import mlflow
 import polars as pl
 
-from pm_assets.core.metrics import should_promote
-from pm_assets.defs.assets.monitoring import write_reference
-from pm_assets.defs.assets.performance import live_metrics, matured_predictions
+from pm_assets.core.metrics import live_metrics, should_promote
 from pm_assets.defs.partitions import daily_partitions, day_window
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import registry
+from pm_assets.storage.predictions import read_matured
+from pm_assets.storage.reference import write_reference
 
 
 class GateConfig(dg.Config):
@@ -34,7 +34,8 @@ def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, wareh
     _, end = day_window(context.partition_key)
     shadow_from = dt.datetime.fromisoformat(registry.version_tags(challenger).get("data_to", str(end - dt.timedelta(days=1))))
     bundles = {v: registry.load_version(v).bundle for v in (champion, challenger)}
-    matured = matured_predictions(warehouse, [champion, challenger], shadow_from, end, bundles[champion].label_config)
+    with warehouse.connect(read_only=True) as con:
+        matured = read_matured(con, [champion, challenger], shadow_from, end, bundles[champion].label_config)
     rows = {v: matured.filter((pl.col("model_version") == v) & pl.col("rul").is_not_null()) for v in (champion, challenger)}
     shared = rows[champion].select("machine_id", "ts").join(rows[challenger].select("machine_id", "ts"), on=["machine_id", "ts"])
     metrics = {v: live_metrics(rows[v].join(shared, on=["machine_id", "ts"]), bundles[v]) for v in (champion, challenger)}
@@ -53,7 +54,8 @@ def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, wareh
     registry.remove_alias(registry.CHALLENGER)
     if decision == "promoted":
         registry.set_alias(challenger, registry.CHAMPION)
-        metadata["reference"] = dg.MetadataValue.json(write_reference(challenger, warehouse, proven_through=end))
+        with warehouse.connect(read_only=True) as con:
+            metadata["reference"] = dg.MetadataValue.json(write_reference(con, challenger, proven_through=end))
     # a decision is rare: its own MLflow run, not one per daily run
     with mlflow.start_run(run_name=f"promotion-{context.partition_key}", experiment_id=registry.ensure_experiment()):
         mlflow.set_tags({"dagster_run_id": context.run_id, "decision": decision, "basis": metadata["basis"],
