@@ -98,7 +98,7 @@ def breakdown(machines: list[dict], repeat: int) -> dict[str, float]:
     """Milliseconds per request of each step, in this process, for `machines` sent as one request."""
     import msgspec
 
-    from pm_serving import scoring
+    from pm_serving import request_scoring
     from pm_serving.body import decode_batch
     from pm_serving.model import ModelHolder
     from pm_serving.schemas import BatchRequest, BatchResponse, ColumnarBatchRequest, MachineColumns, PredictRequest
@@ -121,15 +121,15 @@ def breakdown(machines: list[dict], repeat: int) -> dict[str, float]:
     figures = {}
     figures["decode (readings)"], batch = timed(decode_batch, rows, BatchRequest, PredictRequest, len(machines))
     figures["decode (columns)"], colbatch = timed(decode_batch, cols, ColumnarBatchRequest, MachineColumns, len(machines))
-    figures["checks + arrays (readings)"], checked = timed(lambda: [scoring.from_readings(model, m, "b", 2000) for m in batch.machines])
-    figures["checks + arrays (columns)"], _ = timed(lambda: [scoring.from_columns(model, m, "b", 2000) for m in colbatch.machines])
+    figures["checks + arrays (readings)"], checked = timed(lambda: [request_scoring.from_readings(model, m, "b", 2000) for m in batch.machines])
+    figures["checks + arrays (columns)"], _ = timed(lambda: [request_scoring.from_columns(model, m, "b", 2000) for m in colbatch.machines])
     from pm_assets.core.latest_features import latest_features
 
     figures["features"], X = timed(latest_features, bundle.feature_spec, [m.history for m in checked])
     threads = 1 if len(machines) < 100 else -1
     figures["model"], _ = timed(bundle.predict, X, threads)
     figures["explanation (if every row needed one)"], _ = timed(bundle.sensor_contributions, X, threads)
-    predictions = scoring.predict(model, checked)
+    predictions = request_scoring.predict(model, checked)
     figures["encode"], _ = timed(encoder.encode, BatchResponse(predictions=predictions, model_version=model.version))
     return figures
 

@@ -19,7 +19,7 @@ from litestar.params import Parameter
 from prometheus_client import Counter
 
 from pm_assets.storage import registry
-from pm_serving import scoring
+from pm_serving import request_scoring
 from pm_serving.body import LazyBody, TypedBody, decode_batch
 from pm_serving.errors import Unavailable
 from pm_serving.fleet import Snapshot
@@ -59,9 +59,9 @@ def _score_batch(state: State, model: LoadedModel, raw: bytes, shape: type[Batch
     columnar = shape is ColumnarBatchRequest
     settings = state.holder.settings
     batch = decode_batch(raw, shape, MachineColumns if columnar else PredictRequest, settings.max_batch_machines)
-    convert = scoring.from_columns if columnar else scoring.from_readings
+    convert = request_scoring.from_columns if columnar else request_scoring.from_readings
     machines = [convert(model, m, f"body.machines[{i}]", settings.max_readings) for i, m in enumerate(batch.machines)]
-    return scoring.predict(model, machines)
+    return request_scoring.predict(model, machines)
 
 
 @get("/health", summary="Liveness: the process answers")
@@ -98,7 +98,7 @@ class ScoringController(Controller):
     @post("/predict", status_code=200, dto=TypedBody[PredictRequest], return_dto=None, summary="Score one machine from its recent readings")
     async def predict(self, data: PredictRequest, state: State) -> Prediction:
         model = _model(state)
-        [prediction] = scoring.predict(model, [scoring.from_readings(model, data, "body", state.holder.settings.max_readings)])
+        [prediction] = request_scoring.predict(model, [request_scoring.from_readings(model, data, "body", state.holder.settings.max_readings)])
         _served(state, [prediction])
         return prediction
 

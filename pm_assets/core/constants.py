@@ -5,8 +5,7 @@ import datetime as dt
 #: First day of the daily partitions; the simulator and the C-MAPSS loader start their clocks here.
 PARTITION_START = dt.date(2025, 1, 1)
 
-#: Canonical telemetry columns every source is converted to before landing.
-ID_COLUMNS = ("machine_id", "ts", "cycle")
+#: The operating settings every source is converted to before landing.
 SETTING_COLUMNS = ("op_setting_1", "op_setting_2", "op_setting_3")
 SENSOR_PREFIX = "sensor_"
 
@@ -14,8 +13,6 @@ EVENT_TYPES = ("failure", "maintenance", "repair")
 FAILURE, REPAIR = "failure", "repair"
 #: A repair starts a machine's new life; a repair or a maintenance resets the time since service.
 SERVICE_EVENTS = ("repair", "maintenance")
-EVENT_COLUMNS = ("machine_id", "ts", "event_type", "failure_mode")
-MACHINE_COLUMNS = ("machine_id", "model_type", "site", "install_date")
 
 #: Any sensor or setting reading beyond this magnitude is physically impossible and quarantined.
 MAX_ABS_READING = 1e7

@@ -23,7 +23,7 @@ def with_predictions(bundle: ModelBundle, features: pl.DataFrame) -> pl.DataFram
                                  pl.Series("failure_probability", probability))
 
 
-def drivers(bundle: ModelBundle, X: np.ndarray, risk: np.ndarray, explain: np.ndarray | None = None, threads: int = -1) -> list[list[str]]:
+def driving_sensors(bundle: ModelBundle, X: np.ndarray, risk: np.ndarray, explain: np.ndarray | None = None, threads: int = -1) -> list[list[str]]:
     """The sensors driving each row's risk, for medium and high risk rows (and rows `explain` marks); the others
     get none. Contributions are the costliest part of scoring, and a low risk has nothing to explain."""
     wanted = risk != "low" if explain is None else (risk != "low") | explain
@@ -48,5 +48,5 @@ def score_rows(bundle: ModelBundle, latest: pl.DataFrame) -> pl.DataFrame:
         pl.Series("rul_upper", upper),
         pl.Series("failure_probability", probability),
         pl.Series("risk_level", risk),
-        pl.Series("top_sensors", drivers(bundle, X, risk), dtype=pl.List(pl.String)),
+        pl.Series("top_sensors", driving_sensors(bundle, X, risk), dtype=pl.List(pl.String)),
     )

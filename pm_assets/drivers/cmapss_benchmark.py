@@ -46,7 +46,7 @@ def run(data_dir: Path, subset: str = "FD001", config: TrainConfig = TrainConfig
     data_dir = Path(data_dir)
     train = load_cmapss(data_dir / f"train_{subset}.txt")
     test = load_cmapss(data_dir / f"test_{subset}.txt")
-    label_config = LabelConfig(rul_cap_hours=125.0)
+    label_config = LabelConfig()
     spec = fit_feature_spec(train.telemetry, features, seed=config.seed)
     training = build_training_set(train.telemetry, train.events, spec, label_config)
     log(f"{subset}: {train.machines.height} training units, {training.height:,} rows, {len(spec.feature_names)} features, "

@@ -6,6 +6,7 @@ import datetime as dt
 import dagster as dg
 import polars as pl
 
+from pm_assets.core.models import RISK_LEVELS
 from pm_assets.core.scoring import score_rows
 from pm_assets.defs.partitions import daily_partitions, partition_day
 from pm_assets.defs.resources import WarehouseResource
@@ -45,7 +46,7 @@ def fleet_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         "machines": scores.height,
         "model_version": version,
         "snapshot": dg.MetadataValue.path(str(snapshot)),
-        **{f"machines_{level}_risk": int(risk.get(level, 0)) for level in ("low", "medium", "high")},
+        **{f"machines_{level}_risk": int(risk.get(level, 0)) for level in RISK_LEVELS},
         "top_risk": dg.MetadataValue.md(scores.sort("failure_probability", descending=True).head(10)
                                         .select("machine_id", "rul_hours", "failure_probability", "risk_level", "top_sensors")
                                         .to_pandas().to_markdown(index=False)),

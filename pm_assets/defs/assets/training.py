@@ -12,8 +12,8 @@ from pm_assets.storage import feature_store, model_files
 
 
 class TrainingSetConfig(dg.Config):
-    rul_cap_hours: float = 125.0
-    horizon_hours: float = 48.0
+    rul_cap_hours: float = LabelConfig().rul_cap_hours
+    horizon_hours: float = LabelConfig().horizon_hours
     rows_per_life: int = 400  # feature rows drawn from each machine life (readings of one life are strongly autocorrelated)
     max_rows: int = 200_000  # fewer per life when the fleet has more lives than this allows: memory depends on this, not on history
     seed: int = 7

@@ -16,7 +16,7 @@ import numpy as np
 
 from pm_assets.core.constants import REPAIR, SERVICE_EVENTS
 from pm_assets.core.latest_features import MachineHistory, latest_features
-from pm_assets.core.scoring import drivers
+from pm_assets.core.scoring import driving_sensors
 from pm_serving.errors import InputError
 from pm_serving.model import LoadedModel
 from pm_serving.schemas import Event, MachineColumns, Prediction, PredictRequest
@@ -154,7 +154,7 @@ def predict(model: LoadedModel, machines: Sequence[Machine]) -> list[Prediction]
         rul, probability = bundle.predict(X, threads)
         lower, upper = bundle.rul_range(rul, probability)
         risk = bundle.risk_level(probability)
-        driving = drivers(bundle, X, risk, np.array([machines[k].explain for k in scored]), threads)
+        driving = driving_sensors(bundle, X, risk, np.array([machines[k].explain for k in scored]), threads)
         for i, k in enumerate(scored):
             predictions[k] = Prediction(machine_id=machines[k].machine_id, ts=_last(machines[k]), rul_hours=float(rul[i]),
                                         failure_probability=float(probability[i]), risk_level=str(risk[i]), top_sensors=driving[i],
