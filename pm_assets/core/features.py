@@ -192,9 +192,12 @@ def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFr
     # new readings are normalised by their regime; carried rows hold normalised values already
     values, regime = frame.select(spec.sensors).to_numpy(), frame["regime"].to_numpy()
     normalized = np.where(frame["_carried"].to_numpy()[:, None], values, (values - spec.regime_mean[regime]) / spec.regime_std[regime])
-    group = pl.struct("machine_id", "life_start")
+    # one integer per machine life (rows are sorted by machine and time): windows over it are cheaper than over a struct
+    new_life = (pl.col("machine_id") != pl.col("machine_id").shift()) | (pl.col("life_start") != pl.col("life_start").shift())
+    group = pl.col("_life")
     cfg = spec.config
     frame = frame.with_columns(
+        new_life.fill_null(True).cum_sum().alias("_life"),
         *(pl.Series(s, normalized[:, i]).fill_nan(None) for i, s in enumerate(spec.sensors)),
     ).with_columns(
         # a missing or faulty reading repeats the last good one of its life (never a later one)

@@ -30,9 +30,9 @@ def policies_over(days: list[dt.date], champions: dict[str, str], costs: PlanCos
     (`champions`: ISO day -> version), on every machine or those of `machines`."""
     start, end = ORIGIN + dt.timedelta(days=(days[0] - PARTITION_START).days), ORIGIN + dt.timedelta(days=(days[-1] - PARTITION_START).days + 1)
     with warehouse.connect(paths.warehouse_path(), read_only=True) as con:
-        logged = con.sql(f"select machine_id, ts, model_version, predicted_rul as rul_pred, failure_probability as probability "
-                         f"from {PREDICTIONS_TABLE} where ts >= $start and ts < $end", params={"start": start, "end": end}).pl()
-        events = con.sql("select machine_id, ts, event_type from machine_events where ts < $end", params={"end": end}).pl()
+        logged = con.execute(f"select machine_id, ts, model_version, predicted_rul as rul_pred, failure_probability as probability "
+                         f"from {PREDICTIONS_TABLE} where ts >= $start and ts < $end", {"start": start, "end": end}).pl()
+        events = con.execute("select machine_id, ts, event_type from machine_events where ts < $end", {"end": end}).pl()
         first_seen = con.sql("select machine_id, min(ts) as first from machine_timeseries group by 1").pl()
     served = pl.DataFrame({"date": [dt.date.fromisoformat(d) for d in champions], "model_version": list(champions.values())})
     logged = logged.with_columns(pl.col("ts").dt.date().alias("date")).join(served, on=["date", "model_version"]).with_columns(_days("ts"))

@@ -52,8 +52,8 @@ def read_state(con: duckdb.DuckDBPyConnection, before: dt.date) -> tuple[pl.Data
     """The fleet's feature state after the latest materialized day before `before`: (state, that day, spec id)."""
     if not _exists(con, STATE_TABLE):
         return empty_state(), None, None
-    rows = con.sql(f"select * from {STATE_TABLE} where as_of = (select max(as_of) from {STATE_TABLE} where as_of < $day)",
-                   params={"day": before}).pl()
+    rows = con.execute(f"select * from {STATE_TABLE} where as_of = (select max(as_of) from {STATE_TABLE} where as_of < $day)",
+                   {"day": before}).pl()
     if rows.is_empty():
         return empty_state(), None, None
     return rows.select(empty_state().columns), rows["as_of"][0], rows["spec_id"][0]
@@ -67,9 +67,9 @@ def read_carry(con: duckdb.DuckDBPyConnection, state: pl.DataFrame, machines: li
     con.register("_pointers", pointers.to_arrow())
     try:
         # the constant lower bound lets DuckDB skip the row groups of older days
-        return con.sql(f"select f.* exclude (life_start) from {FEATURES_TABLE} f join _pointers p using (machine_id) "
+        return con.execute(f"select f.* exclude (life_start) from {FEATURES_TABLE} f join _pointers p using (machine_id) "
                        "where f.ts >= $oldest and f.ts >= p.carry_from and f.ts <= p.last_ts",
-                       params={"oldest": pointers["carry_from"].min()}).pl()
+                       {"oldest": pointers["carry_from"].min()}).pl()
     finally:
         con.unregister("_pointers")
 
@@ -99,8 +99,8 @@ def _bounds(days: list[dt.date]) -> tuple[dt.datetime, dt.datetime]:
 def _missing_days(con: duckdb.DuckDBPyConnection, as_of: dt.date | None, day: dt.date) -> list[str]:
     """Days with readings between the stored state and `day` whose features were never computed."""
     after = "reading_date > $as_of and " if as_of is not None else ""
-    rows = con.sql(f"select distinct reading_date from machine_timeseries where {after}reading_date < $day order by 1 limit 3",
-                   params={"day": day, **({"as_of": as_of} if as_of is not None else {})}).fetchall()
+    rows = con.execute(f"select distinct reading_date from machine_timeseries where {after}reading_date < $day order by 1 limit 3",
+                   {"day": day, **({"as_of": as_of} if as_of is not None else {})}).fetchall()
     return [str(r[0]) for r in rows]
 
 
@@ -135,14 +135,14 @@ def compute_days(con: duckdb.DuckDBPyConnection, days: list[dt.date], spec: Feat
     if missing:
         raise ValueError(f"the features of {', '.join(missing)} were never computed: materialize machine_features from "
                          f"{missing[0]} (each day continues from the day before)")
-    readings = con.sql(f"select {READING_COLUMNS} from machine_timeseries where ts >= $start and ts < $end",
-                       params={"start": start, "end": end}).pl()
+    readings = con.execute(f"select {READING_COLUMNS} from machine_timeseries where ts >= $start and ts < $end",
+                       {"start": start, "end": end}).pl()
     machines = readings["machine_id"].unique().to_list()
     con.register("_machines", pl.DataFrame({"machine_id": machines}, schema={"machine_id": pl.String}).to_arrow())
     try:
         # events are few: every repair and maintenance of the days' machines (life starts, time since service)
-        events = con.sql("select machine_id, ts, event_type from machine_events join _machines using (machine_id) where ts < $end",
-                         params={"end": end}).pl()
+        events = con.execute("select machine_id, ts, event_type from machine_events join _machines using (machine_id) where ts < $end",
+                         {"end": end}).pl()
     finally:
         con.unregister("_machines")
     carry = read_carry(con, state, machines)
@@ -173,8 +173,8 @@ def read_rows(con: duckdb.DuckDBPyConnection, start: dt.datetime, end: dt.dateti
     if not _exists(con, FEATURES_TABLE):
         raise LookupError(f"no {FEATURES_TABLE} table: materialize machine_features first")
     selected = "*" if columns is None else ", ".join(["machine_id", "ts", *(f'"{c}"' for c in columns)])
-    return con.sql(f"select {selected} from {FEATURES_TABLE} where ts >= $start and ts < $end order by machine_id, ts",
-                   params={"start": start, "end": end}).pl()
+    return con.execute(f"select {selected} from {FEATURES_TABLE} where ts >= $start and ts < $end order by machine_id, ts",
+                   {"start": start, "end": end}).pl()
 
 
 def read_rows_of(con: duckdb.DuckDBPyConnection, spec: FeatureSpec, start: dt.datetime, end: dt.datetime) -> pl.DataFrame:
@@ -186,8 +186,8 @@ def read_rows_of(con: duckdb.DuckDBPyConnection, spec: FeatureSpec, start: dt.da
         return read_rows(con, start, end)
     params = {"start": start, "end": end}
     seen = "machine_id in (select distinct machine_id from machine_timeseries where ts >= $start and ts < $end)"
-    readings = con.sql(f"select {READING_COLUMNS} from machine_timeseries where {seen} and ts < $end", params=params).pl()
-    events = con.sql(f"select machine_id, ts, event_type from machine_events where {seen} and ts < $end", params=params).pl()
+    readings = con.execute(f"select {READING_COLUMNS} from machine_timeseries where {seen} and ts < $end", params).pl()
+    events = con.execute(f"select machine_id, ts, event_type from machine_events where {seen} and ts < $end", params).pl()
     features = extend_features(readings, spec, events)[0] if readings.height else pl.DataFrame()
     return features.filter(pl.col("ts") >= start).sort("machine_id", "ts") if features.height else features
 
@@ -201,8 +201,8 @@ def latest_rows(con: duckdb.DuckDBPyConnection, day: dt.date, lookback: dt.timed
         return pl.DataFrame()
     con.register("_latest", recent.to_arrow())
     try:
-        return con.sql(f"select f.* from {FEATURES_TABLE} f join _latest using (machine_id, ts) where f.ts >= $since",
-                       params={"since": recent["ts"].min()}).pl()
+        return con.execute(f"select f.* from {FEATURES_TABLE} f join _latest using (machine_id, ts) where f.ts >= $since",
+                       {"since": recent["ts"].min()}).pl()
     finally:
         con.unregister("_latest")
 
@@ -214,18 +214,18 @@ def sample_lives(con: duckdb.DuckDBPyConnection, until: dt.datetime, rows_per_li
     Rows are picked by a hash of (machine, time, seed), so the sample is repeatable and a life's rows
     are spread over its whole length; memory depends on the fleet's lives, not on how long it was watched.
     """
-    lives = con.sql(f"select machine_id, life_start, count(*) as n from {FEATURES_TABLE} where ts >= $since and ts < $until group by all",
-                    params={"since": since, "until": until}).pl()
+    lives = con.execute(f"select machine_id, life_start, count(*) as n from {FEATURES_TABLE} where ts >= $since and ts < $until group by all",
+                    {"since": since, "until": until}).pl()
     if lives.is_empty():
         return pl.DataFrame(), {"lives": 0, "rows_in_window": 0, "rows_per_life": 0, "sampled_rows": 0}
     quota = max(1, min(rows_per_life, max_rows // lives.height))
     con.register("_lives", lives.with_columns((quota / pl.col("n")).clip(upper_bound=1.0).alias("share")).to_arrow())
     try:
-        frame = con.sql(
+        frame = con.execute(
             f"select f.* from {FEATURES_TABLE} f join _lives l using (machine_id, life_start) "
             "where f.ts >= $since and f.ts < $until and hash(f.machine_id, f.ts, $seed) % 1000000 < l.share * 1000000 "
             "order by f.machine_id, f.ts",
-            params={"since": since, "until": until, "seed": seed}).pl()
+            {"since": since, "until": until, "seed": seed}).pl()
     finally:
         con.unregister("_lives")
     return frame, {"lives": lives.height, "rows_in_window": int(lives["n"].sum()), "rows_per_life": quota, "sampled_rows": frame.height}

@@ -25,9 +25,9 @@ def read_matured(con: duckdb.DuckDBPyConnection, versions: list[str], since: dt.
     Reads only that window: the predictions, the events after `since`, and how long each machine had
     been watched by `end` (the stored feature state). LookupError when nothing was ever logged."""
     try:
-        predictions = con.sql(f"select * from {PREDICTIONS_TABLE} where ts >= $since and ts < $end "
+        predictions = con.execute(f"select * from {PREDICTIONS_TABLE} where ts >= $since and ts < $end "
                               "and list_contains($versions, model_version)",
-                              params={"since": since, "end": end, "versions": versions}).pl()
+                              {"since": since, "end": end, "versions": versions}).pl()
     except duckdb.CatalogException:
         raise LookupError(f"no {PREDICTIONS_TABLE} table: materialize champion_predictions first") from None
     return with_labels(con, predictions, since, end, label_config)
@@ -36,8 +36,8 @@ def read_matured(con: duckdb.DuckDBPyConnection, versions: list[str], since: dt.
 def with_labels(con: duckdb.DuckDBPyConnection, rows: pl.DataFrame, since: dt.datetime, end: dt.datetime,
                 label_config: LabelConfig) -> pl.DataFrame:
     """`rows` (machine_id, ts in [since, end)) with their labels as known at `end` (nulls: immature)."""
-    events = con.sql("select machine_id, ts, event_type from machine_events where ts >= $since and ts < $end",
-                     params={"since": since, "end": end}).pl()
+    events = con.execute("select machine_id, ts, event_type from machine_events where ts >= $since and ts < $end",
+                     {"since": since, "end": end}).pl()
     state, _, _ = feature_store.read_state(con, end.date())
     observed_until = state.select("machine_id", pl.col("last_ts").alias("observed_until"))
     labels = build_labels(rows.select("machine_id", "ts").unique(), events, label_config, observed_until)

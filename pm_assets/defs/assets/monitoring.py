@@ -38,9 +38,9 @@ def logged_day(warehouse: WarehouseResource, start: dt.datetime, end: dt.datetim
     """The stored `columns` of the day's features beside model `version`'s logged predictions of the same rows."""
     with warehouse.connect(read_only=True) as con:
         features = feature_store.read_rows(con, start, end, columns)
-        predictions = con.sql(f"select machine_id, ts, predicted_rul, failure_probability from {PREDICTIONS_TABLE} "
+        predictions = con.execute(f"select machine_id, ts, predicted_rul, failure_probability from {PREDICTIONS_TABLE} "
                               "where ts >= $start and ts < $end and model_version = $version",
-                              params={"start": start, "end": end, "version": version}).pl()
+                              {"start": start, "end": end, "version": version}).pl()
     return features.join(predictions, on=["machine_id", "ts"], how="inner")
 
 

@@ -31,7 +31,7 @@ def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig, w
             raise dg.Failure("no stored features: materialize feature_spec and machine_features first (`pm train`)")
         until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
         sampled, sampling = feature_store.sample_lives(con, until, config.rows_per_life, config.max_rows, config.seed)
-        events = con.sql("select machine_id, ts, event_type from machine_events where ts < $until", params={"until": until}).pl()
+        events = con.execute("select machine_id, ts, event_type from machine_events where ts < $until", {"until": until}).pl()
     if sampled.is_empty():
         raise dg.Failure(f"the feature table has no rows before {until}: backfill machine_features")
     observed_until = state.select("machine_id", pl.col("last_ts").alias("observed_until"))
