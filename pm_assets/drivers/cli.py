@@ -5,6 +5,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import signal
 import sys
 import time
 import warnings
@@ -462,16 +463,39 @@ def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore", message=".*varying BackfillPolicies.*")
     # its store and registration chatter (runs are in the MLflow UI); mlflow sets its loggers' level from this on import
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM (a service manager, `kill`) stops `pm` like Ctrl-C
     try:
         if args.command in RUNS_JOBS:
             _clear_abandoned_runs()
         args.func(args)
     except KeyboardInterrupt:
-        sys.exit("pm: interrupted")
+        _interrupted()
     except Exception as error:
         if args.debug:
             raise
         sys.exit(f"pm: error: {_one_line(error)}")
+    except BaseException as error:
+        from dagster import DagsterExecutionInterruptedError  # Dagster's own signal handling inside a run
+
+        if isinstance(error, DagsterExecutionInterruptedError) and not args.debug:
+            _interrupted()
+        raise
+
+
+def _interrupted() -> None:
+    """Stop in one line, and leave no run of this process looking alive (a re-run redoes its work)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if "pm_assets.drivers.runner" in sys.modules:  # no run can have started before the runner was imported
+        from pm_assets.drivers.runner import fail_own_runs, instance
+
+        with contextlib.suppress(Exception):
+            fail_own_runs(instance())
+    sys.exit("pm: interrupted")
+
+
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -79,10 +79,20 @@ def fail_abandoned_runs(current: dg.DagsterInstance) -> list[str]:
     host = socket.gethostname()
     abandoned = [run for run in current.get_runs(dg.RunsFilter(statuses=_UNFINISHED, tags={HOST_TAG: host}))
                  if PID_TAG in run.tags and int(run.tags[PID_TAG]) != os.getpid() and not alive(int(run.tags[PID_TAG]))]
-    for run in abandoned:
-        current.report_run_failed(run, f"the process running it (pid {run.tags[PID_TAG]}) ended without finishing it")
+    return _fail(current, abandoned, "the process running it (pid {pid}) ended without finishing it")
+
+
+def fail_own_runs(current: dg.DagsterInstance) -> list[str]:
+    """Mark failed the runs this process started and has not finished (it was interrupted), with their MLflow runs."""
+    own = current.get_runs(dg.RunsFilter(statuses=_UNFINISHED, tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}))
+    return _fail(current, own, "interrupted (Ctrl-C or SIGTERM of pid {pid})")
+
+
+def _fail(current: dg.DagsterInstance, runs: list[dg.DagsterRun], reason: str) -> list[str]:
+    for run in runs:
+        current.report_run_failed(run, reason.format(pid=run.tags[PID_TAG]))
         registry.end_runs_of(run.run_id)  # its MLflow runs too: they would show as running forever
-    return [run.run_id for run in abandoned]
+    return [run.run_id for run in runs]
 
 
 def _own_tags(tags: dict[str, str] | None) -> dict[str, str]:

@@ -152,3 +152,19 @@ def test_a_run_whose_process_died_is_failed_with_its_mlflow_runs(data_dir):
         assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
         assert instance.get_run_by_id(alive.run_id).status == dg.DagsterRunStatus.STARTED  # its process still runs
         assert mlflow.MlflowClient().get_run(opened.info.run_id).info.status == "KILLED"
+
+
+def test_sigterm_stops_pm_in_one_line_and_leaves_no_run_unfinished(landed):
+    """A SIGTERM (a service manager stopping `pm`, a `kill`) is handled like Ctrl-C: one line, no traceback, and the
+    run it interrupted is not left looking alive."""
+    process = subprocess.Popen([PM, "ingest"], env=_env(landed), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline and not (landed / "warehouse.duckdb").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    assert process.poll() is None, "pm ingest ended before it could be stopped"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert stderr.strip().splitlines()[-1] == "pm: interrupted" and "Traceback" not in stderr, stderr[-3000:]
+    assert not _unfinished_runs(landed)
