@@ -96,18 +96,19 @@ def _cursor(dagster_cursor: str | None) -> dict:
     return max(kept, key=lambda c: c.get("last_record_id", 0), default={})
 
 
-def evaluate(instance: dg.DagsterInstance, dagster_cursor: str | None, cooldown: float) -> dg.RunRequest | dg.SkipReason:
+def evaluate(instance: dg.DagsterInstance, dagster_cursor: str | None, cooldown: float) -> tuple[dg.RunRequest | dg.SkipReason, str]:
     """The sensor's decision on the checks that failed since its cursor (Dagster's or the data directory's, the further),
-    with `cooldown` seconds on the data's clock; keeps the new cursor in the data directory and returns the decision.
+    with `cooldown` seconds on the data's clock, and the new cursor, also kept in the data directory.
     `pm` evaluates it in-process after each streamed day with its own cooldown, the daemon through the sensor."""
     result, cursor = decide(_failures(instance), _cursor(dagster_cursor), cooldown, registry.alias_version(registry.CHALLENGER))
-    write_atomic(paths.retrain_sensor_cursor_path(), json.dumps(cursor))
-    return result
+    kept = json.dumps(cursor)
+    write_atomic(paths.retrain_sensor_cursor_path(), kept)
+    return result, kept
 
 
 @dg.sensor(name=SENSOR_NAME, job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def retrain_on_failed_check(context: dg.SensorEvaluationContext):
     """Request the `retrain` job when `feature_drift`, `performance_degradation` or `interval_coverage` fails (tagged with the check and partition)."""
-    result = evaluate(context.instance, context.cursor, cooldown_seconds())
-    context.update_cursor(paths.retrain_sensor_cursor_path().read_text())
+    result, cursor = evaluate(context.instance, context.cursor, cooldown_seconds())
+    context.update_cursor(cursor)
     return result

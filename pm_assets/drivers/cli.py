@@ -140,10 +140,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     drift = DriftScenario(args.drift, args.drift_start, args.drift_share) if args.drift else None
     config = FleetConfig(n_machines=args.machines, n_days=args.days, readings_per_day=args.readings_per_day,
                          n_sensors=args.sensors, seed=args.seed, drift=drift)
-    try:
-        demo.run(config, args.stream_days, args.cooldown_days)
-    except ValueError as error:
-        sys.exit(f"pm: error: {error}")
+    demo.run(config, args.stream_days, args.cooldown_days)  # a bad --days stops in one line, as every ValueError
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
@@ -475,9 +472,8 @@ def main(argv: list[str] | None = None) -> None:
             raise
         sys.exit(f"pm: error: {_one_line(error)}")
     except BaseException as error:
-        from dagster import DagsterExecutionInterruptedError  # Dagster's own signal handling inside a run
-
-        if isinstance(error, DagsterExecutionInterruptedError) and not args.debug:
+        dagster = sys.modules.get("dagster")  # Dagster's own signal handling inside a run (not loaded: not its error)
+        if dagster is not None and isinstance(error, dagster.DagsterExecutionInterruptedError) and not args.debug:
             _interrupted()
         raise
 

@@ -197,7 +197,7 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
         if failed:
             summary.failed_checks += [{"day": day.isoformat(), "check": check} for check in failed]
             summary.drift_detected_day = summary.drift_detected_day or day.isoformat()
-        decision = evaluate(instance(), None, cooldown)
+        decision, _ = evaluate(instance(), None, cooldown)
         if isinstance(decision, dg.RunRequest):
             retrain(decision)
         elif failed:
