@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pm_assets.core.constants import REPAIR, SERVICE_EVENTS
+from pm_assets.core.constants import MAX_ABS_READING, REPAIR, SERVICE_EVENTS, SETTING_COLUMNS
 from pm_assets.core.latest_features import MachineHistory, latest_features
+from pm_assets.core.reading_ranges import outside
 from pm_assets.core.scoring import driving_sensors
 from pm_serving.errors import InputError
 from pm_serving.model import LoadedModel
@@ -23,6 +24,8 @@ from pm_serving.schemas import Event, MachineColumns, Prediction, PredictRequest
 
 #: Below this share of the needed sensor values in a machine's last `min_readings` readings, its risk is `unknown`.
 MIN_USABLE_SHARE = 0.5
+#: A reading may be this far ahead of the service's clock (clocks drift); later ones are refused.
+MAX_CLOCK_AHEAD = dt.timedelta(hours=1)
 NAN = math.nan
 
 
@@ -57,11 +60,41 @@ def _floats(rows: list[list[float | None]]) -> np.ndarray:
         return np.array([[NAN if v is None else v for v in row] for row in rows], dtype=float)
 
 
-def _finite(values: np.ndarray, where: str, names: list[str], attribute: str) -> np.ndarray:
-    if np.isinf(values).any():
-        i, j = np.argwhere(np.isinf(values))[0]
-        raise InputError(f"{where}.readings[{i}].{attribute}.{names[j]}", f"must be a finite number, got {values[i, j]}")
+def _field(where: str, columns: bool, i: int, attribute: str, name: str | None = None) -> str:
+    """Where reading `i`'s `attribute` (`ts`, or a sensor or setting `name`) is in the request's shape."""
+    if columns:
+        return f"{where}.{attribute}{f'.{name}' if name else ''}[{i}]"
+    return f"{where}.readings[{i}].{attribute}{f'.{name}' if name else ''}"
+
+
+def _possible(values: np.ndarray, where: str, columns: bool, names: list[str], attribute: str) -> np.ndarray:
+    """The platform's one rule for any reading (ingestion quarantines the same): finite and within ±MAX_ABS_READING."""
+    impossible = ~(np.abs(values) <= MAX_ABS_READING) & ~np.isnan(values)
+    if impossible.any():
+        i, j = np.argwhere(impossible)[0]
+        raise InputError(_field(where, columns, int(i), attribute, names[j]),
+                         f"must be a finite number within ±{MAX_ABS_READING:g}, got {values[i, j]:g}")
     return values
+
+
+def _distinct_times(times: np.ndarray, min_readings: int, where: str, columns: bool) -> np.ndarray:
+    """Indices of the readings kept, in time order: of readings sent twice with one timestamp the first sent counts
+    (as staging keeps one per timestamp), and the minimum is counted after that; a timestamp in the future is refused."""
+    order = np.argsort(times, kind="stable")
+    ordered = times[order].view(np.int64)
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = np.diff(ordered) != 0
+    if not first.all():
+        order = order[first]
+        if len(order) < min_readings:
+            raise InputError(f"{where}.{'ts' if columns else 'readings'}",
+                             f"needs at least {min_readings} readings with distinct timestamps, got {len(order)} "
+                             f"({len(first) - len(order)} repeat an earlier timestamp)")
+    latest = times[order[-1]]
+    if latest > np.datetime64(dt.datetime.now(dt.UTC).replace(tzinfo=None) + MAX_CLOCK_AHEAD, "us"):
+        raise InputError(_field(where, columns, int(order[-1]), "ts"),
+                         f"{latest} UTC is in the future (more than {MAX_CLOCK_AHEAD} ahead of the service's clock)")
+    return order
 
 
 def _check(model: LoadedModel, where: str, model_type: str | None, n: int, sensors: set[str], settings: set[str],
@@ -77,6 +110,8 @@ def _check(model: LoadedModel, where: str, model_type: str | None, n: int, senso
     known = set(spec.input_sensors or spec.sensors)
     if unknown := sorted(sensors - known):
         raise InputError(f"{where}.readings.sensors", f"unknown sensors {unknown}; the model knows {sorted(known)}")
+    if unknown := sorted(settings - set(SETTING_COLUMNS)):
+        raise InputError(f"{where}.readings.settings", f"unknown operating settings {unknown}; the platform knows {list(SETTING_COLUMNS)}")
     if missing := sorted(set(spec.sensors) - sensors):
         raise InputError(f"{where}.readings.sensors", f"missing sensors {missing} that the model needs")
     if missing := sorted(set(spec.settings) - settings):
@@ -94,21 +129,22 @@ def _usability(sensors: np.ndarray, names: list[str], recent: int) -> str | None
 
 
 def _machine(model: LoadedModel, machine_id: str, ts: list[dt.datetime], settings: np.ndarray, sensors: np.ndarray,
-             events: list[Event], explain: bool, where: str) -> Machine:
+             events: list[Event], explain: bool, where: str, columns: bool) -> Machine:
     spec = model.bundle.feature_spec
+    _possible(settings, where, columns, spec.settings, "settings")
+    _possible(sensors, where, columns, spec.sensors, "sensors")
     times = _times(ts)
-    if (np.diff(times.view(np.int64)) >= 0).all():
-        ordered = slice(None)
-    else:
-        ordered = np.argsort(times, kind="stable")
+    kept = _distinct_times(times, spec.min_readings, where, columns)
     history = MachineHistory(
-        ts=times[ordered],
-        settings=_finite(settings[ordered], where, spec.settings, "settings"),
-        sensors=_finite(sensors[ordered], where, spec.sensors, "sensors"),
+        ts=times[kept],
+        settings=settings[kept],
+        sensors=sensors[kept],
         repairs=_times([e.ts for e in events if e.event_type == REPAIR]) if events else None,
         services=_times([e.ts for e in events if e.event_type in SERVICE_EVENTS]) if events else None,
     )
-    return Machine(machine_id, history, explain, _usability(history.sensors, spec.sensors, spec.min_readings))
+    problem = (outside(spec.reading_ranges, spec.sensors, history.sensors) or outside(spec.reading_ranges, spec.settings, history.settings)
+               or _usability(history.sensors, spec.sensors, spec.min_readings))
+    return Machine(machine_id, history, explain, problem)
 
 
 def from_readings(model: LoadedModel, request: PredictRequest, where: str, max_readings: int) -> Machine:
@@ -122,7 +158,7 @@ def from_readings(model: LoadedModel, request: PredictRequest, where: str, max_r
         return _floats([[values.get(n) for n in names] for values in (getattr(r, attribute) for r in readings)]).reshape(len(readings), len(names))
 
     return _machine(model, request.machine_id, [r.ts for r in readings], matrix("settings", spec.settings),
-                    matrix("sensors", spec.sensors), request.events, request.explain, where)
+                    matrix("sensors", spec.sensors), request.events, request.explain, where, columns=False)
 
 
 def from_columns(model: LoadedModel, request: MachineColumns, where: str, max_readings: int) -> Machine:
@@ -140,7 +176,7 @@ def from_columns(model: LoadedModel, request: MachineColumns, where: str, max_re
         return _floats([columns[name] for name in names]).T
 
     return _machine(model, request.machine_id, request.ts, matrix(request.settings, spec.settings),
-                    matrix(request.sensors, spec.sensors), request.events, request.explain, where)
+                    matrix(request.sensors, spec.sensors), request.events, request.explain, where, columns=True)
 
 
 def predict(model: LoadedModel, machines: Sequence[Machine]) -> list[Prediction]:

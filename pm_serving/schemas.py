@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from pm_assets.core.constants import EVENT_TYPES
+
 MachineId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 RiskLevel = Literal["low", "medium", "high", "unknown"]
 
@@ -23,7 +25,7 @@ class Reading(msgspec.Struct, forbid_unknown_fields=True):
 
 class Event(msgspec.Struct, forbid_unknown_fields=True):
     ts: dt.datetime
-    event_type: str  # repair or maintenance (failures are not needed to score)
+    event_type: Literal[EVENT_TYPES]  # repair or maintenance renew or reset what the features count (a failure changes nothing)
 
 
 class PredictRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -16,6 +16,7 @@ from sklearn.cluster import KMeans
 
 from pm_assets.core.constants import REPAIR, SENSOR_PREFIX, SERVICE_EVENTS, SETTING_COLUMNS
 from pm_assets.core.feature_state import empty_state, life_moments, prepend_carry, states_after
+from pm_assets.core.reading_ranges import Ranges, fit_ranges
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class FeatureSpec:
     feature_names: list[str] = field(default_factory=list)
     input_sensors: list[str] = field(default_factory=list)  # every sensor of the data, kept or not
     model_types: list[str] = field(default_factory=list)  # machine types seen in training
+    #: Each sensor's and setting's training range (`core.reading_ranges`); None in a model saved before they were kept.
+    reading_ranges: Ranges | None = None
 
     @property
     def min_readings(self) -> int:
@@ -75,8 +78,10 @@ def fit_feature_spec(readings: pl.DataFrame, config: FeatureConfig = FeatureConf
         raise ValueError("every sensor is constant in the training readings: nothing to learn from")
     settings, mean_s, std_s, centers = operating_regimes(readings, config, seed)
     model_types = sorted(readings["model_type"].drop_nulls().unique().to_list()) if "model_type" in readings.columns else []
+    present = sensors_all + [c for c in SETTING_COLUMNS if c in readings.columns]
+    ranges = fit_ranges({c: readings[c].cast(pl.Float64).fill_nan(None).drop_nulls().to_numpy() for c in present})
     spec = FeatureSpec(config, sensors, settings, mean_s, std_s, centers, np.zeros(0), np.zeros(0),
-                       feature_names(sensors, config), sensors_all, model_types)
+                       feature_names(sensors, config), sensors_all, model_types, ranges)
     regimes = assign_regimes(readings, spec)
     values = readings.select(pl.col(sensors).fill_nan(None)).to_numpy()
     spec.regime_mean = np.vstack([np.nanmean(values[regimes == r], axis=0) if (regimes == r).any() else np.nanmean(values, axis=0) for r in range(len(centers))])

@@ -320,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pm", description="Predictive-maintenance platform")
     parser.add_argument("--debug", action="store_true", default=os.environ.get("PM_DEBUG") == "1",
                         help="show the full traceback of an error (also PM_DEBUG=1)")
+    parser.add_argument("--allow-quarantine", action="store_true",
+                        help="exit 0 even when ingestion set aside more rows than max_quarantine_share, or whole files "
+                             "(otherwise such a command exits with code 3)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="the main job: history, first champion, a drifting stream, detection, retraining")
@@ -452,6 +455,18 @@ def _clear_abandoned_runs() -> None:
         print(f"marked {len(failed)} run(s) failed that a killed or crashed `pm` left unfinished: {', '.join(failed)}")
 
 
+def _report_runs(allow_quarantine: bool) -> None:
+    """What the command's runs did, from their own results; exit 3 when data was set aside beyond the threshold."""
+    from pm_assets.drivers import run_report
+
+    for line in run_report.CURRENT.lines():
+        print(line)
+    if run_report.CURRENT.set_aside and not allow_quarantine:
+        print("pm: data was set aside: more rows than max_quarantine_share, or whole files (above); fix them and land them "
+              "again, or accept it with `pm --allow-quarantine ...`", file=sys.stderr)
+        sys.exit(run_report.QUARANTINE_EXIT_CODE)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, even through a pipe
@@ -463,8 +478,13 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM (a service manager, `kill`) stops `pm` like Ctrl-C
     try:
         if args.command in RUNS_JOBS:
+            from pm_assets.drivers import run_report
+
+            run_report.reset()
             _clear_abandoned_runs()
         args.func(args)
+        if args.command in RUNS_JOBS:
+            _report_runs(args.allow_quarantine)
     except KeyboardInterrupt:
         _interrupted()
     except Exception as error:

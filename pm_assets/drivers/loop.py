@@ -101,9 +101,11 @@ def _record_gate(summary: LoopSummary, day: dt.date, gate: dict, log) -> None:
         f"{gate['champion_rul_rmse']:.2f}, challenger v{gate['challenger_version']} {gate['challenger_rul_rmse']:.2f})")
 
 
-def _failed_checks(result: dg.ExecuteInProcessResult) -> list[str]:
+def _failed_checks(result: dg.ExecuteInProcessResult) -> tuple[list[str], list[str]]:
+    """The day's failed checks: those that start a retraining, and the others (warnings such as ingestion's quarantine)."""
     watched = {key.name for key in WATCHED_CHECKS}
-    return [e.check_name for e in result.get_asset_check_evaluations() if not e.passed and e.check_name in watched]
+    failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    return [c for c in failed if c in watched], [f"{c} (warning)" for c in failed if c not in watched]
 
 
 def promotion_days(summary: LoopSummary) -> list[str]:
@@ -183,7 +185,7 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
 
     for i, day in enumerate(days, 1):
         daily = run_day(day)
-        failed = _failed_checks(daily)
+        failed, warned = _failed_checks(daily)
         drift, accuracy, gate, scored = (_metadata(daily, asset) for asset in ("drift_report", "model_performance", "challenger_gate",
                                                                               "champion_predictions"))
         if gate["decision"] not in ("no challenger", "waiting"):
@@ -192,8 +194,9 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
                              "live_rul_rmse": accuracy["rul_rmse"], "matured_rows": int(accuracy["rul_rows"]), "failed": failed})
         live = (f"live RUL RMSE {accuracy['rul_rmse']:.1f} on {int(accuracy['rul_rows'])} matured predictions "
                 f"(expected {accuracy['expected_rul_rmse']:.1f})" if accuracy["rul_rows"] else "no matured predictions yet")
+        psi = f"{drift['prediction_psi']:.2f}" if math.isfinite(drift["prediction_psi"]) else "not judged (too few readings)"
         log(f"  day {day} ({i}/{len(days)}): drifted sensor share {drift['drifted_share']:.2f}, prediction PSI "
-            f"{drift['prediction_psi']:.2f}, {live} -> {', '.join(failed) or 'all checks passed'}")
+            f"{psi}, {live} -> {', '.join(failed + warned) or 'all checks passed'}")
         if failed:
             summary.failed_checks += [{"day": day.isoformat(), "check": check} for check in failed]
             summary.drift_detected_day = summary.drift_detected_day or day.isoformat()

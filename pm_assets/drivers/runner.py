@@ -19,6 +19,7 @@ from pm_assets.definitions import defs
 from pm_assets.defs.partitions import SHARDS, raw_partition_key
 from pm_assets.defs.resources import platform_resources
 from pm_assets.defs.jobs import RAW_ASSETS, RETRAIN_ASSETS, SCORE_ASSETS
+from pm_assets.drivers import run_report
 from pm_assets.drivers.instance_config import write_instance_config
 from pm_assets.storage import feature_store, model_files, paths, registry, warehouse
 
@@ -125,7 +126,7 @@ def materialize(names: str, days: tuple[dt.date, dt.date] | None = None, tags: d
     if days is not None:
         run_tags |= {PARTITION_RANGE_START: raw_partition_key(days[0], shard), PARTITION_RANGE_END: raw_partition_key(days[1], shard)}
     with _run_log():
-        return dg.materialize(
+        return run_report.record(dg.materialize(
             list(defs.assets or []),
             selection=_selection(names),
             resources=platform_resources(),
@@ -133,7 +134,7 @@ def materialize(names: str, days: tuple[dt.date, dt.date] | None = None, tags: d
             run_config=_QUIET | (run_config or {}),
             instance=instance_ or instance(),
             raise_on_error=raise_on_error,
-        )
+        ))
 
 
 def run_job(name: str, partition_key: str | None = None, tags: dict[str, str] | None = None,
@@ -143,8 +144,8 @@ def run_job(name: str, partition_key: str | None = None, tags: dict[str, str] | 
     current = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=platform_resources(),
                              executor=dg.in_process_executor)
     with _run_log():
-        return current.resolve_job_def(name).execute_in_process(
-            partition_key=partition_key, tags=_own_tags(tags), run_config=_QUIET | (run_config or {}), instance=instance())
+        return run_report.record(current.resolve_job_def(name).execute_in_process(
+            partition_key=partition_key, tags=_own_tags(tags), run_config=_QUIET | (run_config or {}), instance=instance()))
 
 
 def run_day(day: dt.date) -> dg.ExecuteInProcessResult:

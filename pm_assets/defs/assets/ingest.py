@@ -101,9 +101,7 @@ def _ingest_report(results: dict[dt.date | None, Validated], rejected_files: lis
         "rows_in_quarantined_files": in_files,
         "quarantine_share": share,
         **(extra or {}),
-        "quarantine_reasons": dg.MetadataValue.md(
-            "\n".join(f"- {r}: {n}" for r, n in reasons.iter_rows()) or "none"
-        ),
+        "quarantine_reasons": dg.MetadataValue.json(dict(reasons.iter_rows())),  # reason -> rows, most first
         "quarantined_files": dg.MetadataValue.md(files_md or "none"),
     }
     yield dg.MaterializeResult(metadata=metadata)

@@ -98,8 +98,11 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, warehou
                               metadata={"drifted_share": drift.drifted_share, "max_drifted_share": config.max_drifted_share,
                                         "psi_threshold": config.psi_threshold, "top_columns": dg.MetadataValue.json(top),
                                         "partition": context.partition_key})
-    yield dg.AssetCheckResult(check_name="prediction_drift", passed=drift.prediction_psi <= config.max_prediction_psi,
+    # NaN: too few readings in every regime to judge, which is not drift (and not the CLI's "passed" beside Dagster's "failed")
+    psi_judged = bool(np.isfinite(drift.prediction_psi))
+    yield dg.AssetCheckResult(check_name="prediction_drift", passed=not psi_judged or drift.prediction_psi <= config.max_prediction_psi,
                               severity=dg.AssetCheckSeverity.WARN,
+                              description=None if psi_judged else f"not judged: fewer than {MIN_ROWS_PER_REGIME} readings in every regime",
                               metadata={"prediction_psi": drift.prediction_psi, "max_prediction_psi": config.max_prediction_psi,
                                         "partition": context.partition_key})
 
