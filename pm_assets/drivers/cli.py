@@ -437,6 +437,18 @@ def build_parser() -> argparse.ArgumentParser:
 RUNS_JOBS = {"demo", "simulate", "ingest", "replay", "daily", "train", "plan"}
 
 
+#: Commands that write to the data directory: one at a time (`storage/writer_lock.py`).
+WRITES = RUNS_JOBS | {"load", "lake-import"}
+
+
+def _writing(command: str) -> contextlib.AbstractContextManager:
+    if command not in WRITES:
+        return contextlib.nullcontext()
+    from pm_assets.storage.writer_lock import writer_lock
+
+    return writer_lock()
+
+
 def _one_line(error: BaseException) -> str:
     """A failure as one line: a failed Dagster step's own error, the type of anything not a user mistake."""
     inner = getattr(error, "user_exception", None) or error
@@ -482,7 +494,8 @@ def main(argv: list[str] | None = None) -> None:
 
             run_report.reset()
             _clear_abandoned_runs()
-        args.func(args)
+        with _writing(args.command):
+            args.func(args)
         if args.command in RUNS_JOBS:
             _report_runs(args.allow_quarantine)
     except KeyboardInterrupt:

@@ -7,14 +7,17 @@ the run's partition window; everything else (staging views, the event mart) is o
 import contextlib
 import fcntl
 import os
+import re
 from collections.abc import Iterator
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt.errors import DagsterDbtCliRuntimeError
 
 from pm_assets.defs.partitions import daily_partitions, single_run_backfill
 from pm_assets.defs.resources import WarehouseResource, dbt_cli, dbt_project
 from pm_assets.storage import paths
+from pm_assets.storage.writer_lock import writer_lock
 
 
 def _manifest_is_stale() -> bool:
@@ -78,8 +81,8 @@ class Translator(DagsterDbtTranslator):
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, exclude=DAILY, name="dbt_models", dagster_dbt_translator=Translator())
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    _wait_for_warehouse(warehouse)
-    yield from dbt.cli(["build"], context=context, target_path=paths.dbt_state_dir() / "models").stream()
+    with _dbt_build(warehouse):
+        yield from dbt.cli(["build"], context=context, target_path=paths.dbt_state_dir() / "models").stream()
 
 
 @dbt_assets(
@@ -97,16 +100,27 @@ def dbt_daily_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, war
     context.log.info(f"rebuilding daily marts for [{start}, {end})")
     # the run state (partial-parse file) lives with the warehouse it was parsed for, kept between days:
     # a fresh one, or one last used with another profile, costs a full parse
-    _wait_for_warehouse(warehouse)
-    with _window_in_environment(start, end):
+    with _dbt_build(warehouse), _window_in_environment(start, end):
         yield from dbt.cli(["build"], context=context, target_path=paths.dbt_state_dir() / "daily").stream()
 
 
-def _wait_for_warehouse(warehouse: WarehouseResource) -> None:
-    """dbt opens the warehouse in its own process and fails at once when a reader holds it: wait for the lock here,
-    with the platform's back-off (and its one-line error), just before dbt starts."""
-    with warehouse.connect():
-        pass
+@contextlib.contextmanager
+def _dbt_build(warehouse: WarehouseResource) -> Iterator[None]:
+    """A dbt build under the platform's writer lock (no other writer starts meanwhile), once the warehouse is free:
+    dbt opens it in its own process and fails at once when a reader holds it, so wait here with the platform's
+    back-off. A failed build fails with dbt's own error (DuckDB's lock, a missing table), not its wrapper's first line."""
+    with writer_lock("a dbt build"):
+        with warehouse.connect():
+            pass
+        try:
+            yield
+        except DagsterDbtCliRuntimeError as error:
+            text = str(error.description or error)
+            cause = text.split("Errors parsed from dbt logs:", 1)[1] if "Errors parsed from dbt logs:" in text else ""
+            # dbt's own error lines ("Catalog Error: …", "IO Error: Could not set lock …"), without colours and progress lines
+            lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in cause.splitlines()]
+            cause = " ".join([line for line in lines if "Error" in line and not re.match(r"\d+ of \d+ ", line)][:2])
+            raise dg.Failure(f"dbt build failed: {cause or text.splitlines()[0]} (dbt's log: {paths.dbt_state_dir()})") from error
 
 
 @contextlib.contextmanager
