@@ -17,6 +17,7 @@ from prometheus_client import Gauge
 
 from pm_assets.core.models import ModelBundle
 from pm_assets.storage import registry
+from pm_assets.storage.relocation import DamagedPointer, read_pointer
 from pm_serving.settings import Settings
 from pm_serving.watched import WatchedFile
 
@@ -38,14 +39,35 @@ class ModelHolder(WatchedFile):
         self.settings = settings
         self.current: LoadedModel | None = None
         self.last_error: str | None = None
+        self._pointer_damage: str | None = None
+        self._pointed_version: str | None = None
         if settings.follow_alias:
             self.source = f"alias {settings.model_alias!r} in {registry.tracking_uri()}"
 
     def current_state(self) -> object:
-        """The pointer file's time, or with `follow_alias` the version holding the alias (one registry call)."""
-        if not self.settings.follow_alias:
-            return super().current_state()
-        return registry.alias_version(self.settings.model_alias)
+        """The pointer file's time, or with `follow_alias` the version holding the alias (one registry call). A damaged
+        pointer counts as no change, so the model serving stays, and is a `pointer_problem` until it is fixed."""
+        if self.settings.follow_alias:
+            return registry.alias_version(self.settings.model_alias)
+        state = super().current_state()
+        self._pointer_damage, self._pointed_version = None, None
+        if state is not None:
+            try:
+                self._pointed_version = str(read_pointer(self.path)["version"])
+            except DamagedPointer as error:
+                self._pointer_damage = str(error)
+                return self._state
+        return state
+
+    @property
+    def pointer_problem(self) -> str | None:
+        """A damaged pointer, or one naming another version than the registry's alias (a dangling one), for /ready."""
+        if self._pointer_damage:
+            return self._pointer_damage
+        if self._pointed_version and self.current is not None and self._pointed_version != self.current.version:
+            return (f"the champion pointer {self.path} names v{self._pointed_version}, but the registry's {self.settings.model_alias!r} "
+                    f"alias is on v{self.current.version}, which is serving")
+        return None
 
     def loaded(self) -> bool:
         return self.current is not None

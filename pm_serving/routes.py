@@ -75,7 +75,7 @@ class ScoringController(Controller):
         holder: ModelHolder = state.holder
         stale = holder.staleness()
         shipping = state.shipper and state.shipper.problem()
-        problems = [p for p in (stale, state.inference_log.problem(), shipping, state.fleet.staleness()) if p]
+        problems = [p for p in (stale, holder.pointer_problem, state.inference_log.problem(), shipping, state.fleet.staleness()) if p]
         body = Readiness(ready=holder.current is not None and stale is None, model_version=holder.current and holder.current.version,
                          last_load_error=holder.last_error, worker_pid=os.getpid(), problems=problems,
                          watcher_checked_seconds_ago=None if holder.last_check is None else round(time.monotonic() - holder.last_check, 1))

@@ -38,11 +38,28 @@ def _text_columns(con: sqlite3.Connection) -> list[tuple[str, str]]:
             if any(kind in (c[2] or "").upper() for kind in ("CHAR", "TEXT", "CLOB"))]
 
 
+class DamagedPointer(ValueError):
+    """The champion pointer file cannot be read as one."""
+
+
+def read_pointer(pointer: Path) -> dict:
+    """The champion pointer (`{"model", "version", "tracking_uri", …}`), or a one-line error naming the file and the remedy."""
+    try:
+        champion = json.loads(pointer.read_text())
+        if not isinstance(champion, dict) or not str(champion.get("version", "")).isdigit() or not champion.get("model"):
+            raise ValueError("not a JSON object with a model and a numeric version")
+    except (ValueError, UnicodeDecodeError) as error:
+        raise DamagedPointer(f"the champion pointer {pointer} is damaged ({error}): remove it; the next promotion writes it "
+                             "again, and the service follows the registry's champion alias meanwhile") from None
+    return champion
+
+
 def relocate(database: Path, root: Path, experiment: str, pointer: Path) -> Path | None:
     """Rewrite `database` (and `pointer`) from the directory they were made in to `root`; return the old one,
-    or None when nothing had moved."""
+    or None when nothing had moved. A damaged pointer stops it before anything is rewritten."""
     if not database.exists():
         return None
+    champion = read_pointer(pointer) if pointer.exists() else None
     with sqlite3.connect(database) as con:  # one transaction: committed whole or not at all
         old = _recorded_root(con, experiment)
         if old is None or old == root:
@@ -52,8 +69,7 @@ def relocate(database: Path, root: Path, experiment: str, pointer: Path) -> Path
             for table, column in columns:
                 con.execute(f'update "{table}" set "{column}" = replace("{column}", ?, ?) where instr("{column}", ?) = 1',
                             (before, after, before))
-    if pointer.exists():
-        champion = json.loads(pointer.read_text())
+    if champion is not None:
         champion["tracking_uri"] = f"sqlite:///{database}"
         write_atomic(pointer, json.dumps(champion))
     log.warning("the data directory moved from %s to %s: rewrote the MLflow store's paths to point here", old, root)
