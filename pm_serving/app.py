@@ -17,12 +17,13 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig
 
 from pm_serving import errors, routes
 from pm_serving.fleet import FleetScores
 from pm_serving.inference_log import InferenceLog
 from pm_serving.log_shipping import LogShipper
+from pm_serving.metrics import MetricsController
 from pm_serving.model import ModelHolder
 from pm_serving.settings import Settings
 
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     prometheus = PrometheusConfig(app_name="pm_serving", prefix="pm", group_path=True)
     return Litestar(
-        route_handlers=[routes.health, routes.maintenance_plan, routes.ScoringController, routes.MachinesController, PrometheusController],
+        route_handlers=[routes.health, routes.maintenance_plan, routes.ScoringController, routes.MachinesController, MetricsController],
         lifespan=[lifespan],
         guards=[require_api_key],
         middleware=[prometheus.middleware],

@@ -231,6 +231,7 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    import shutil
     import tempfile
 
     import uvicorn
@@ -241,15 +242,20 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
-    if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    own_metrics_dir = args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    if own_metrics_dir:
         # every worker's counters in one place, so /metrics adds them up whichever worker answers
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pm-serve-metrics-")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
     print(f"serving the {settings.model_alias!r} model on http://{args.host}:{args.port} with {args.workers} worker(s) "
           f"(API key {'required' if settings.api_key else 'off'}; OpenAPI at /schema/openapi.json)")
-    uvicorn.run("pm_serving.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level="warning", access_log=False)
+    try:
+        uvicorn.run("pm_serving.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+                    log_level="warning", access_log=False)
+    finally:
+        if own_metrics_dir:
+            shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
 
 
 def cmd_sql(args: argparse.Namespace) -> None:

@@ -1,11 +1,13 @@
 """`pm serve --workers 2` as a user runs it: each worker loads and swaps the champion on its own, `/metrics` adds
-up every worker, and a SIGTERM stops cleanly with every served prediction in the inference log."""
+up every worker and forgets a killed one's gauges, and a SIGTERM stops cleanly with every served prediction in the
+inference log and no metrics folder left behind."""
 
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -45,6 +47,7 @@ def test_workers_swap_on_their_own_aggregate_metrics_and_flush_the_log_on_sigter
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log_dir = Path(served_data_dir) / "inference"
     before = {f: f.read_text().count("\n") for f in log_dir.glob("*.jsonl")}
+    metrics_dirs_before = set(Path(tempfile.gettempdir()).glob("pm-serve-metrics-*"))
     server = subprocess.Popen([str(Path(sys.executable).with_name("pm")), "serve", "--workers", "2", "--port", str(port)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -68,11 +71,22 @@ def test_workers_swap_on_their_own_aggregate_metrics_and_flush_the_log_on_sigter
         assert _versions_by_worker(url) == {pid: new for pid in first}  # both workers swapped, neither restarted
         assert httpx.post(f"{url}/predict", json=machine_payload()).json()["model_version"] == new
         served += 1
+
+        time.sleep(1)  # the log writer has taken what was served (a worker killed outright loses what it had not)
+        killed = int(next(iter(first)))  # a worker killed outright cannot remove its gauges: the scrape drops them
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while (str(killed) in _versions_by_worker(url) or len(_versions_by_worker(url)) < 2) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert str(killed) not in _versions_by_worker(url) and len(_versions_by_worker(url)) == 2  # its replacement, not three
+        assert sum(_metric(httpx.get(f"{url}/metrics").text, "pm_predictions_total").values()) == 61  # its counts stay
     finally:
         server.send_signal(signal.SIGTERM)
         output = server.communicate(timeout=60)[0]
         registry.set_alias(first and next(iter(first.values())), registry.CHAMPION)  # leave the LightGBM champion serving
     assert server.returncode == 0, output[-2000:]
+    left = set(Path(tempfile.gettempdir()).glob("pm-serve-metrics-*")) - metrics_dirs_before
+    assert not left, f"pm serve left its metrics folder behind: {left}"
     written = sum(f.read_text().count("\n") - before.get(f, 0) for f in log_dir.glob("*.jsonl"))
     assert written == served, f"{served} predictions served, {written} logged"
     lines = [json.loads(line) for f in log_dir.glob("*.jsonl") for line in f.read_text().splitlines()]
