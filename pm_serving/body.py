@@ -9,23 +9,42 @@ by machine, so the event loop gets its turns even while a body of many megabytes
 The OpenAPI schema is the Struct's, as with any `MsgspecDTO`.
 """
 
+import re
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 from litestar.dto import DTOConfig, DTOData, MsgspecDTO
 from litestar.exceptions import ValidationException
 
-from pm_serving.errors import InputError
+from pm_serving.errors import EMPTY_BODY, InputError
 
 T = TypeVar("T")
 
 
 def decode(raw: bytes, model: type[T], at: str = "") -> T:
     """`raw` as a `model`, or a 400 that says what and where (`Expected float | null, got str - at $.readings[3]...`)."""
+    if isinstance(raw, bytes) and not raw.strip():  # (a batch's machines come as `msgspec.Raw` spans, never empty)
+        raise ValidationException(EMPTY_BODY)
     try:
         return msgspec.json.decode(raw, type=model)
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
-        raise ValidationException(f"invalid request body: {str(error).replace('`$', f'`${at}')}") from None
+        raise ValidationException(f"invalid request body: {_not_json_number(raw, str(error)) or str(error).replace('`$', f'`${at}')}") from None
+
+
+def _not_json_number(raw: bytes, error: str) -> str | None:
+    """NaN and Infinity are Python's, not JSON's: name the field they were sent for, not a byte position."""
+    found = re.search(r"invalid character \(byte (\d+)\)", error)
+    if not found:
+        return None
+    at, raw = int(found.group(1)), bytes(raw)
+    at -= raw[at - 1:at] == b"-"  # msgspec points past the sign of -Infinity
+    literal = re.match(rb"-?(NaN|Infinity|nan|inf)", raw[at:at + 9])
+    if not literal:
+        return None
+    key = re.findall(rb'"([^"\\]{1,100})"\s*:\s*\[?\s*$', raw[max(0, at - 200):at])
+    where = f" for `{key[-1].decode(errors='replace')}`" if key else ""
+    return (f"{literal.group(0).decode()}{where} (byte {at}) is not a JSON number: send null for a missing value; "
+            "an infinite reading is refused anyway")
 
 
 class _Outline(msgspec.Struct, forbid_unknown_fields=True):

@@ -125,7 +125,8 @@ class MachinesController(Controller):
     async def machine(self, machine_id: str, state: State) -> Response[bytes]:
         encoded = _snapshot(state).encoded.get(machine_id)
         if encoded is None:
-            raise NotFoundException(f"no score for machine {machine_id!r} in the fleet snapshot")
+            shown = machine_id if len(machine_id) <= 100 else f"{machine_id[:100]}… ({len(machine_id)} characters)"
+            raise NotFoundException(f"no score for machine {shown!r} in the fleet snapshot")
         return Response(encoded, media_type="application/json")
 
     @get("/", summary="The maintenance worklist: machines most urgent first, optionally of one risk level")

@@ -47,6 +47,10 @@ class WarehouseBusy(RuntimeError):
     """Another process held the warehouse for longer than `lock_wait_seconds()`."""
 
 
+class WarehouseDamaged(RuntimeError):
+    """The warehouse file is cut short or not a DuckDB file (a disk that filled, a copy that stopped)."""
+
+
 class WarehouseTooNew(RuntimeError):
     """The warehouse file was written by a newer DuckDB, which this one cannot read."""
 
@@ -70,6 +74,10 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
                     f"the warehouse {path} was written by a newer DuckDB than the installed {duckdb.__version__} (the platform "
                     "pins DuckDB 1.5.x, whose extensions install offline): move it aside and rebuild it from the landing files "
                     "with `pm ingest`, then `pm train` or `pm daily`; the model registry is not affected") from None
+            if any(sign in str(error) for sign in ("Could not read enough bytes", "not a valid DuckDB database file")):
+                raise WarehouseDamaged(
+                    f"the warehouse {path} is damaged ({str(error).splitlines()[0]}): move it aside and rebuild it from the "
+                    "landing files with `pm ingest`, then `pm train` or `pm daily`; the model registry is not affected") from None
             if "lock" not in str(error).lower():
                 raise
             if waited >= limit:

@@ -67,3 +67,12 @@ def test_a_held_warehouse_is_waited_for_then_named_with_its_holder(warehouse, mo
     holder.wait()
     shown = capsys.readouterr().out
     assert time.perf_counter() - start > 1 and [row.strip("│ ") for row in shown.splitlines()][1:5:3] == ["x", "1"]
+
+
+def test_a_damaged_warehouse_says_so_and_gives_the_remedy(warehouse):
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create table big as select range as i from range(200000)")
+    data = warehouse.read_bytes()
+    warehouse.write_bytes(data[: len(data) // 3])  # cut short, as a full disk or an interrupted copy leaves it
+    message = _error(["sql", "select count(*) from big"])
+    assert f"the warehouse {warehouse} is damaged" in message and "move it aside" in message and "pm ingest" in message

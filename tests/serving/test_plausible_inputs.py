@@ -91,3 +91,18 @@ def test_unknown_settings_and_event_types_are_refused_like_unknown_sensors(clien
     events = {**machine_payload(), "events": [{"ts": "2025-03-01T03:00:00", "event_type": "overhaul"}]}
     response = client.post("/predict", json=events)
     assert response.status_code == 400 and "event_type" in response.json()["error"] and "overhaul" in response.json()["error"], response.text
+
+
+@pytest.mark.parametrize("body, said", [
+    (b"", "invalid request body: it is empty; send a JSON object"),
+    (b'{"machine_id": "M1", "readings": [{"ts": "2025-03-01T00:00:00", "sensors": {"sensor_01": NaN}}]}', "NaN for `sensor_01`"),
+    (b'{"machine_id": "M1", "readings": [{"ts": "2025-03-01T00:00:00", "sensors": {"sensor_04": -Infinity}}]}', "-Infinity for `sensor_04`"),
+])
+def test_an_empty_body_and_non_json_numbers_are_named_plainly(client, body, said):
+    response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and said in response.json()["error"], response.text
+
+
+def test_a_huge_unknown_machine_id_is_not_echoed_whole(client):
+    response = client.get("/machines/" + "x" * 10_000)
+    assert response.status_code == 404 and len(response.text) < 400 and "(10000 characters)" in response.json()["error"], response.text[:300]
