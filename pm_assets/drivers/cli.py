@@ -463,7 +463,28 @@ def _one_line(error: BaseException) -> str:
     from_duckdb = type(inner).__module__.startswith(("duckdb", "_duckdb"))  # a query's error: its line and its hint
     expected = from_duckdb or isinstance(inner, (ValueError, OSError, RuntimeError, LookupError)) or type(inner).__module__.startswith("dagster")
     message = " ".join(lines[:2]) if from_duckdb else (lines[0] if lines else "")
-    return message if expected and message else f"{type(inner).__name__}: {message or 'no message'} (run with --debug for the traceback)"
+    line = message if expected and message else f"{type(inner).__name__}: {message or 'no message'} (run with --debug for the traceback)"
+    return line + _space_hint(inner, text)
+
+
+#: How a full disk (or a file-size or quota limit) shows in errors from the OS, SQLite, DuckDB and Arrow.
+_OUT_OF_SPACE = ("No space left", "disk I/O error", "File too large", "Disk quota", "database or disk is full")
+
+
+def _space_hint(error: BaseException, text: str) -> str:
+    """Where a write failed for want of space, and how full that disk is: such errors rarely name the file."""
+    import errno
+    import shutil
+
+    if getattr(error, "errno", None) not in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) and not any(s in text for s in _OUT_OF_SPACE):
+        return ""
+    from pm_assets.storage import paths
+
+    where = paths.data_dir()
+    existing = next((p for p in (where, *where.parents) if p.exists()), Path("/"))
+    free = shutil.disk_usage(existing).free / 1e9
+    return (f" — a write under {where} failed: is its disk full ({free:.1f} GB free there)? Free space and run the same command "
+            "again; it redoes what is missing")
 
 
 def _clear_abandoned_runs() -> None:

@@ -1,8 +1,12 @@
 """User mistakes and a busy warehouse stop `pm` with one line that says what and where; `--debug` shows the traceback."""
 
+import os
+import resource
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -76,3 +80,17 @@ def test_a_damaged_warehouse_says_so_and_gives_the_remedy(warehouse):
     warehouse.write_bytes(data[: len(data) // 3])  # cut short, as a full disk or an interrupted copy leaves it
     message = _error(["sql", "select count(*) from big"])
     assert f"the warehouse {warehouse} is damaged" in message and "move it aside" in message and "pm ingest" in message
+
+
+def test_a_write_that_runs_out_of_space_names_the_data_directory(data_dir):
+    """A file-size limit makes every write fail as a full disk does (EFBIG instead of ENOSPC), in a real `pm`."""
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    pm = str(Path(sys.executable).with_name("pm"))
+    done = subprocess.run([pm, "simulate", "--machines", "30", "--days", "5"], preexec_fn=limited, capture_output=True, text=True,
+                          env={**os.environ, "PM_DATA_DIR": str(data_dir)}, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("pm: error: ") and f"a write under {data_dir} failed: is its disk full" in line, line
