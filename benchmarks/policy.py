@@ -25,7 +25,7 @@ from pm_assets.core.models import TrainConfig, build_training_set, cross_validat
 from pm_assets.core.planning import PlanCosts, PlanInput, plan
 from pm_assets.core.policies import compared, table, tune_interval
 from pm_assets.core.recorded_policies import Life, Model, evaluate as evaluate_recorded
-from pm_assets.drivers.policy_evaluation import Evaluation, evaluate
+from pm_assets.experiments.policy_evaluation import Evaluation, evaluate
 from pm_assets.sources.loaders.cmapss import load_cmapss
 from pm_assets.sources.simulator import DriftScenario, FleetConfig
 

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import polars as pl
 
-if TYPE_CHECKING:
-    from pm_assets.core.features import FeatureSpec
 
 
 #: What a life's aggregates continue from: the sums of values, squares and age-weighted values, the extremes.
@@ -37,30 +34,30 @@ def empty_state() -> pl.DataFrame:
                                 "last_ts": pl.Datetime("us"), "carry_from": pl.Datetime("us")})
 
 
-def prepend_carry(new: pl.DataFrame, state: pl.DataFrame, carry: pl.DataFrame | None, spec: FeatureSpec) -> pl.DataFrame:
+def prepend_carry(new: pl.DataFrame, state: pl.DataFrame, carry: pl.DataFrame | None, sensors: Sequence[str],
+                  ewm_spans: Sequence[int], with_life: bool, baseline_readings: int) -> pl.DataFrame:
     """The new rows after their machines' carried rows (current life only), which hold what the windows,
-    the baseline, the moving averages and the life aggregates need; `_age0` is the age of each life's
-    first row in the frame."""
-    cfg = spec.config
-    life = LIFE_SEEDS if cfg.life else ()
-    seeds = [f"{s}__base_sum" for s in spec.sensors] + [f"{s}__ewm_{span}_seed" for s in spec.sensors for span in cfg.ewm_spans]
-    seeds += [f"{s}__{seed}" for s in spec.sensors for seed in life]
+    the baseline, the moving averages and the life aggregates need (of `sensors`, the feature spec's, with its
+    moving-average spans and life features); `_age0` is the age of each life's first row in the frame."""
+    life = LIFE_SEEDS if with_life else ()
+    seeds = [f"{s}__base_sum" for s in sensors] + [f"{s}__ewm_{span}_seed" for s in sensors for span in ewm_spans]
+    seeds += [f"{s}__{seed}" for s in sensors for seed in life]
     new = new.with_columns(pl.lit(None, pl.Float64).alias(c) for c in ["_age0", *seeds])
     if carry is None or carry.is_empty():
         return new
     carry = carry.join(state.select("machine_id", "life_start"), on="machine_id").sort("machine_id", "ts")
     last = pl.col("ts") == pl.col("ts").max().over("machine_id")
-    base_count = pl.min_horizontal(pl.col("age_readings") + 1, cfg.baseline_readings)
+    base_count = pl.min_horizontal(pl.col("age_readings") + 1, baseline_readings)
     rows = carry.select(
         "machine_id", "ts", "life_start", pl.lit(None, pl.Datetime("us")).alias("_service_ref"),
         pl.col("regime").cast(pl.Int32),
-        *(pl.col(f"{s}__now").alias(s) for s in spec.sensors),
+        *(pl.col(f"{s}__now").alias(s) for s in sensors),
         pl.lit(True).alias("_carried"),
         pl.col("age_readings").min().over("machine_id").alias("_age0"),
         *(pl.when(last).then((pl.col(f"{s}__now") - pl.col(f"{s}__from_baseline")) * base_count).alias(f"{s}__base_sum")
-          for s in spec.sensors),
-        *(pl.when(last).then(pl.col(f"{s}__ewm_{span}")).alias(f"{s}__ewm_{span}_seed") for s in spec.sensors for span in cfg.ewm_spans),
-        *(pl.when(last).then(_life_seeds(s)[seed]).alias(f"{s}__{seed}") for s in spec.sensors for seed in life),
+          for s in sensors),
+        *(pl.when(last).then(pl.col(f"{s}__ewm_{span}")).alias(f"{s}__ewm_{span}_seed") for s in sensors for span in ewm_spans),
+        *(pl.when(last).then(_life_seeds(s)[seed]).alias(f"{s}__{seed}") for s in sensors for seed in life),
     )
     return pl.concat([rows, new], how="diagonal_relaxed")
 

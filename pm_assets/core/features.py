@@ -192,7 +192,8 @@ def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFr
         *(pl.col(s).cast(pl.Float64).fill_nan(None) for s in spec.sensors),
         pl.lit(False).alias("_carried"),
     )
-    frame = prepend_carry(new, state, carry, spec).sort("machine_id", "ts")
+    cfg = spec.config
+    frame = prepend_carry(new, state, carry, spec.sensors, cfg.ewm_spans, cfg.life, cfg.baseline_readings).sort("machine_id", "ts")
     frame = frame.with_columns(pl.col("regime").forward_fill().over("machine_id").fill_null(0))
     # new readings are normalised by their regime; carried rows hold normalised values already
     values, regime = frame.select(spec.sensors).to_numpy(), frame["regime"].to_numpy()
@@ -200,7 +201,6 @@ def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFr
     # one integer per machine life (rows are sorted by machine and time): windows over it are cheaper than over a struct
     new_life = (pl.col("machine_id") != pl.col("machine_id").shift()) | (pl.col("life_start") != pl.col("life_start").shift())
     group = pl.col("_life")
-    cfg = spec.config
     frame = frame.with_columns(
         new_life.fill_null(True).cum_sum().alias("_life"),
         *(pl.Series(s, normalized[:, i]).fill_nan(None) for i, s in enumerate(spec.sensors)),

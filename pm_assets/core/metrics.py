@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import polars as pl
 from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
 
-if TYPE_CHECKING:
-    from pm_assets.core.models import ModelBundle
+from pm_assets.core.labels import LabelConfig
+
+
+class Judged(Protocol):
+    """What judging a model's live predictions needs of it (a `core.models.ModelBundle`)."""
+
+    threshold: float
+    label_config: LabelConfig
 
 
 def nasa_score(true_rul: np.ndarray, predicted_rul: np.ndarray) -> float:
@@ -152,7 +158,7 @@ def matured_performance(rul: np.ndarray, rul_pred: np.ndarray, label: np.ndarray
     return result
 
 
-def live_metrics(rows: pl.DataFrame, bundle: ModelBundle, min_lead_hours: float = 0.0) -> dict[str, float]:
+def live_metrics(rows: pl.DataFrame, bundle: Judged, min_lead_hours: float = 0.0) -> dict[str, float]:
     """Live RMSE, precision, recall and lead time of `bundle`'s matured predictions in `rows`, and the share of
     failures it alerted on `min_lead_hours` ahead within its alert window (twice the label horizon)."""
     column = lambda name: rows[name].cast(pl.Float64).fill_null(float("nan")).to_numpy()  # noqa: E731

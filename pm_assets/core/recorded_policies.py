@@ -6,7 +6,7 @@ then; a service ends the life there, throwing away what was left of it (to the e
 lower bound, when the life was censored); a life that reaches its failure unserviced is a failure.
 The record cannot say what a serviced machine would have done next, so its next recorded life starts
 when the record says. This is the C-MAPSS comparison (each engine a life) and the demo's over its
-streamed days; on the simulated fleet, where acting changes the future, `drivers.policy_evaluation`
+streamed days; on the simulated fleet, where acting changes the future, `experiments.policy_evaluation`
 runs the fleet again instead.
 """
 

@@ -169,7 +169,7 @@ def cmd_evaluate_policy(args: argparse.Namespace) -> None:
 
     from pm_assets.core.planning import PlanCosts
     from pm_assets.core.policies import table
-    from pm_assets.drivers.policy_evaluation import Evaluation, evaluate
+    from pm_assets.experiments.policy_evaluation import Evaluation, evaluate
     from pm_assets.sources.simulator import DriftScenario, FleetConfig
     from pm_assets.storage import paths
     from pm_assets.storage.atomic import write_atomic
@@ -191,7 +191,7 @@ def cmd_replay(args: argparse.Namespace) -> None:
     if args.quarters:
         if args.train or args.stream:
             sys.exit("pm: error: --quarters replays the four C-MAPSS training files of its folder: give no other files")
-        from pm_assets.drivers import quarters
+        from pm_assets.experiments import quarters
         from pm_assets.sources.replay import quarterly_plan
 
         plan = quarterly_plan(args.quarters, args.quarter_days, args.history_engines, args.mix, args.engines_per_subset)
@@ -210,7 +210,7 @@ def cmd_replay(args: argparse.Namespace) -> None:
 def cmd_benchmark(args: argparse.Namespace) -> None:
     from pm_assets.core.features import FeatureConfig
     from pm_assets.core.models import TrainConfig
-    from pm_assets.drivers import cmapss_benchmark
+    from pm_assets.experiments import cmapss_benchmark
 
     config = TrainConfig(seed=args.seed, **({"iterations": args.iterations} if args.iterations else {}))
     features = FeatureConfig(**({"windows": tuple(args.windows)} if args.windows else {}), life=not args.no_life)

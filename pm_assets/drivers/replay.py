@@ -2,7 +2,7 @@
 
 The first champion is trained on one file's engines; the other files arrive as phases (new operating conditions or
 a new fault mode), and the replay reports on which days feature drift was flagged in each. `pm replay --quarters`
-is the longer study of `drivers.quarters`.
+is the longer study of `experiments.quarters`.
 """
 
 import datetime as dt

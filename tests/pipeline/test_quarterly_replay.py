@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from pm_assets.drivers import quarters
+from pm_assets.experiments import quarters
 from pm_assets.sources.replay import QUARTER_SUBSETS, quarterly_plan
 from pm_assets.storage import paths, registry
 

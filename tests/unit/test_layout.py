@@ -53,3 +53,19 @@ def test_asset_modules_import_no_other_asset_module_and_drivers_no_asset_module(
     drivers = {path: sorted(n for n in names if n.startswith("pm_assets.defs.assets"))
                for path, names in _imports(REPO_ROOT / "pm_assets" / "drivers").items()}
     assert not {path: names for path, names in drivers.items() if names}
+
+
+def test_only_the_cli_reaches_the_research_harnesses():
+    """`experiments/` measures the platform; no run, training or request depends on it (the CLI dispatches to it)."""
+    users = {path: sorted(n for n in names if n.startswith("pm_assets.experiments"))
+             for folder in ("pm_assets", "pm_serving") for path, names in _imports(REPO_ROOT / folder).items()
+             if not path.startswith("pm_assets/experiments/") and path != "pm_assets/drivers/cli.py"}
+    assert not {path: names for path, names in users.items() if names}
+
+
+def test_no_import_circles_in_the_package():
+    """Two modules that need each other are one module or a missing third (type-only imports count too)."""
+    graph = {path.removesuffix(".py").replace("/", "."): {n for n in names if n.startswith(("pm_assets", "pm_serving"))}
+             for folder in ("pm_assets", "pm_serving") for path, names in _imports(REPO_ROOT / folder).items()}
+    circles = sorted((a, b) for a, deps in graph.items() for b in deps if a < b and a in graph.get(b, ()))
+    assert not circles
