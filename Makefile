@@ -12,7 +12,7 @@ UI_HOME := $(or $(DAGSTER_HOME),$(or $(PM_DATA_DIR),$(CURDIR)/data)/dagster_home
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e ".[test]"
 	touch $@
 
