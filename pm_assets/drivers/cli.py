@@ -523,6 +523,8 @@ def main(argv: list[str] | None = None) -> None:
             _clear_abandoned_runs()
         with _writing(args.command):
             args.func(args)
+        if _signalled:  # dagster-dbt's event stream catches everything, a KeyboardInterrupt too: stop here, not silently
+            _interrupted()
         if args.command in RUNS_JOBS:
             _report_runs(args.allow_quarantine)
     except KeyboardInterrupt:
@@ -550,7 +552,12 @@ def _interrupted() -> None:
     sys.exit("pm: interrupted")
 
 
+_signalled = False  # a SIGTERM arrived, even if a library's bare `except:` swallowed the interrupt it raised
+
+
 def _interrupt(signum: int, frame) -> None:
+    global _signalled
+    _signalled = True
     raise KeyboardInterrupt
 
 
