@@ -515,6 +515,7 @@ def main(argv: list[str] | None = None) -> None:
     # its store and registration chatter (runs are in the MLflow UI); mlflow sets its loggers' level from this on import
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM (a service manager, `kill`) stops `pm` like Ctrl-C
+    watch = _watch_interrupts() if args.command in RUNS_JOBS else None
     try:
         if args.command in RUNS_JOBS:
             from pm_assets.drivers import run_report
@@ -523,7 +524,7 @@ def main(argv: list[str] | None = None) -> None:
             _clear_abandoned_runs()
         with _writing(args.command):
             args.func(args)
-        if _signalled:  # dagster-dbt's event stream catches everything, a KeyboardInterrupt too: stop here, not silently
+        if watch is not None and _interrupt_arrived(watch):  # swallowed somewhere on the way: stop here, not silently
             _interrupted()
         if args.command in RUNS_JOBS:
             _report_runs(args.allow_quarantine)
@@ -552,13 +553,27 @@ def _interrupted() -> None:
     sys.exit("pm: interrupted")
 
 
-_signalled = False  # a SIGTERM arrived, even if a library's bare `except:` swallowed the interrupt it raised
-
-
 def _interrupt(signum: int, frame) -> None:
-    global _signalled
-    _signalled = True
     raise KeyboardInterrupt
+
+
+def _watch_interrupts() -> int:
+    """A pipe the interpreter writes every signal number to, whichever handler then runs: Dagster maps SIGTERM to its
+    own SIGINT handler during a run, and dagster-dbt's event stream has a bare `except:` around each event that
+    swallows the interrupt raised there. Reading it at the end tells a command that was interrupted all the same."""
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+    signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    return read
+
+
+def _interrupt_arrived(watch: int) -> bool:
+    try:
+        arrived = os.read(watch, 1024)
+    except BlockingIOError:
+        return False
+    return signal.SIGTERM in arrived or signal.SIGINT in arrived
 
 
 if __name__ == "__main__":
