@@ -102,10 +102,12 @@ def _record_gate(summary: LoopSummary, day: dt.date, gate: dict, log) -> None:
 
 
 def _failed_checks(result: dg.ExecuteInProcessResult) -> tuple[list[str], list[str]]:
-    """The day's failed checks: those that start a retraining, and the others (warnings such as ingestion's quarantine)."""
+    """The day's failed checks: those that start a retraining, and the others (ingestion's quarantine, a dbt test, the
+    prediction drift), each marked as Dagster marks it."""
     watched = {key.name for key in WATCHED_CHECKS}
-    failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
-    return [c for c in failed if c in watched], [f"{c} (warning)" for c in failed if c not in watched]
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    others = [e.check_name + (" (warning)" if e.severity == dg.AssetCheckSeverity.WARN else "") for e in failed if e.check_name not in watched]
+    return [e.check_name for e in failed if e.check_name in watched], others
 
 
 def promotion_days(summary: LoopSummary) -> list[str]:
@@ -185,7 +187,7 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
 
     for i, day in enumerate(days, 1):
         daily = run_day(day)
-        failed, warned = _failed_checks(daily)
+        failed, others = _failed_checks(daily)
         drift, accuracy, gate, scored = (_metadata(daily, asset) for asset in ("drift_report", "model_performance", "challenger_gate",
                                                                               "champion_predictions"))
         if gate["decision"] not in ("no challenger", "waiting"):
@@ -196,7 +198,7 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
                 f"(expected {accuracy['expected_rul_rmse']:.1f})" if accuracy["rul_rows"] else "no matured predictions yet")
         psi = f"{drift['prediction_psi']:.2f}" if math.isfinite(drift["prediction_psi"]) else "not judged (too few readings)"
         log(f"  day {day} ({i}/{len(days)}): drifted sensor share {drift['drifted_share']:.2f}, prediction PSI "
-            f"{psi}, {live} -> {', '.join(failed + warned) or 'all checks passed'}")
+            f"{psi}, {live} -> {', '.join(failed + others) or 'all checks passed'}")
         if failed:
             summary.failed_checks += [{"day": day.isoformat(), "check": check} for check in failed]
             summary.drift_detected_day = summary.drift_detected_day or day.isoformat()
