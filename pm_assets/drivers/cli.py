@@ -514,7 +514,11 @@ def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore", message=".*varying BackfillPolicies.*")
     # its store and registration chatter (runs are in the MLflow UI); mlflow sets its loggers' level from this on import
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
-    signal.signal(signal.SIGTERM, _interrupt)  # a SIGTERM (a service manager, `kill`) stops `pm` like Ctrl-C
+    # A SIGTERM (a service manager, `kill`) stops `pm` like Ctrl-C. SIGINT gets the same handler even when `pm` was started
+    # with it ignored (`pm daily &` from a script): after each run Dagster copies SIGINT's handler onto SIGTERM, and an
+    # ignored SIGINT would leave SIGTERM ignored from the first run on.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     watch = _watch_interrupts() if args.command in RUNS_JOBS else None
     try:
         if args.command in RUNS_JOBS:

@@ -157,7 +157,10 @@ def test_a_run_whose_process_died_is_failed_with_its_mlflow_runs(data_dir):
 def test_sigterm_stops_pm_in_one_line_and_leaves_no_run_unfinished(landed):
     """A SIGTERM (a service manager stopping `pm`, a `kill`) is handled like Ctrl-C: one line, no traceback, and the
     run it interrupted is not left looking alive."""
-    process = subprocess.Popen([PM, "ingest"], env=_env(landed), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # started with SIGINT ignored, as `pm ingest &` from a script (or a pytest-xdist worker) starts it: Dagster copies
+    # SIGINT's handler to SIGTERM after each run, which then ignored SIGTERM too
+    process = subprocess.Popen([PM, "ingest"], env=_env(landed), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.monotonic() + 300
     while process.poll() is None and time.monotonic() < deadline and not (landed / "warehouse.duckdb").exists():
         time.sleep(0.2)
