@@ -4,15 +4,19 @@ live warehouse, which its writer locks), hot-swapped like the model.
 `fleet_scores` writes `$PM_DATA_DIR/scores/fleet_scores.parquet` and `maintenance_plan` writes
 `scores/maintenance_plan.parquet`, each whole (write and rename). Either changing reloads both, so a
 machine's answer carries its planned day; each machine's answer is encoded once per snapshot, so
-`GET /machines/{id}` costs a dictionary look-up.
+`GET /machines/{id}` costs a dictionary look-up. A replica without the data directory reads the same snapshots
+from the shared store the pipeline copies them to (`PM_SCORES_URL`, `pm_assets.storage.shared_snapshots`).
 """
 
 import datetime as dt
+import io
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import msgspec
 import polars as pl
 
+from pm_assets.storage.shared_snapshots import SharedSnapshots
 from pm_serving.schemas import MachineScore, PlannedService
 from pm_serving.settings import Settings
 from pm_serving.watched import WatchedFile
@@ -68,12 +72,20 @@ def read_snapshot(frame: pl.DataFrame, plan_frame: pl.DataFrame | None = None) -
 
 
 class FleetScores(WatchedFile):
+    """The snapshots from the data directory, or from the shared store (`PM_SCORES_URL`) on a replica without it."""
+
     def __init__(self, settings: Settings):
         super().__init__(settings.scores_path, settings.poll_seconds, settings.watcher_stale_seconds)
         self.plan_path = settings.plan_path
-        self.snapshot: Snapshot | None = None  # None until a snapshot file exists
+        self.shared = SharedSnapshots(settings.scores_url) if settings.scores_url else None
+        if self.shared:
+            self.source = f"s3://{self.shared.bucket}/{self.shared.prefix}{self.path.name}"
+        self.snapshot: Snapshot | None = None  # None until a snapshot exists
+        self._exists = False
 
     def current_state(self) -> object:
+        if self.shared:
+            return self.shared.version(self.path.name), self.shared.version(self.plan_path.name)
         state = super().current_state()
         try:
             return state, self.plan_path.stat().st_mtime_ns
@@ -81,11 +93,15 @@ class FleetScores(WatchedFile):
             return state, None
 
     def loaded(self) -> bool:
-        return self.snapshot is not None or not self.path.exists()
+        return self.snapshot is not None or not (self._exists if self.shared else self.path.exists())
+
+    def _read(self, path: Path) -> pl.DataFrame | None:
+        if self.shared:
+            data = self.shared.read(path.name)
+            return None if data is None else pl.read_parquet(io.BytesIO(data))
+        return pl.read_parquet(path) if path.exists() else None
 
     def load(self) -> None:
-        if not self.path.exists():
-            self.snapshot = None
-            return
-        plan = pl.read_parquet(self.plan_path) if self.plan_path.exists() else None
-        self.snapshot = read_snapshot(pl.read_parquet(self.path), plan)
+        scores = self._read(self.path)
+        self._exists = scores is not None
+        self.snapshot = None if scores is None else read_snapshot(scores, self._read(self.plan_path))

@@ -151,7 +151,7 @@ async def maintenance_plan(state: State, days: Annotated[int, Parameter(ge=1, le
 def _snapshot(state: State) -> Snapshot:
     snapshot = state.fleet.snapshot
     if snapshot is None:
-        raise Unavailable(f"no fleet scores yet: {state.fleet.staleness() or f'{state.fleet.path} does not exist'} "
+        raise Unavailable(f"no fleet scores yet: {state.fleet.staleness() or f'{state.fleet.source} does not exist'} "
                            "(the daily job's fleet_scores publishes it)")
     return snapshot
 

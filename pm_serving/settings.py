@@ -4,7 +4,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pm_assets.storage import paths, registry
+from pm_assets.storage import paths, registry, shared_snapshots
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class Settings:
     scores_path: Path = field(default_factory=paths.fleet_scores_snapshot_path)
     #: The maintenance plan the daily pipeline publishes, polled with the scores.
     plan_path: Path = field(default_factory=paths.maintenance_plan_snapshot_path)
+    #: Read both snapshots from the shared store instead (`PM_SCORES_URL`, s3://bucket/prefix/), under the same names.
+    scores_url: str | None = None
     poll_seconds: float = 5.0
     api_key: str | None = None  # when set, every route but /health needs header `X-API-Key`
     inference_log_dir: Path = field(default_factory=lambda: paths.inference_log_dir())
@@ -42,6 +44,7 @@ class Settings:
             api_key=os.environ.get("PM_API_KEY") or None,
             follow_alias=_follow_alias(),
             inference_log_url=os.environ.get("PM_INFERENCE_LOG_URL") or None,
+            scores_url=shared_snapshots.scores_url(),
         )
 
 

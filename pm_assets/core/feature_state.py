@@ -80,7 +80,8 @@ def states_after(frame: pl.DataFrame, state: pl.DataFrame, keep: int, days: Sequ
     """The state after each of `days` (column `as_of`), from `frame` (carried and new rows, sorted by machine and time)
     and the state before it: a machine seen by a day takes its current life, first sighting, last reading and the
     start of its last `keep` rows of that life; one not seen yet keeps its earlier state."""
-    frame = frame.with_columns(pl.int_range(pl.len()).over("machine_id", "life_start").alias("_pos"))
+    frame = frame.select("machine_id", "ts", "life_start", "_carried",  # the rest of a wide frame would be copied for nothing
+                         pl.int_range(pl.len()).over("machine_id", "life_start").alias("_pos"))
     new = frame.filter(~pl.col("_carried"))
     ends = new.group_by("machine_id", pl.col("ts").dt.date().alias("as_of")).agg(
         pl.col("life_start").last(), pl.col("ts").last().alias("last_ts"), (pl.col("_pos").last() - keep + 1).clip(0).alias("_pos"))

@@ -239,8 +239,9 @@ def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFr
             seed = pl.when(pl.col("_carried")).then(pl.col(f"{s}__ewm_{span}_seed")).otherwise(z)
             columns.append(seed.ewm_mean(span=span, adjust=False).over(group).alias(f"{s}__ewm_{span}"))
     frame = frame.with_columns(columns)
-    features = frame.filter(~pl.col("_carried")).rename({s: f"{s}__now" for s in spec.sensors})
-    return features.select("machine_id", "ts", "life_start", *spec.feature_names), states_after(frame, state, max(cfg.windows) - 1, days)
+    features = frame.rename({s: f"{s}__now" for s in spec.sensors}).select(
+        "machine_id", "ts", "life_start", *spec.feature_names).filter(~frame["_carried"])
+    return features, states_after(frame, state, max(cfg.windows) - 1, days)
 
 
 def _life_columns(s: str, z: pl.Expr, age: pl.Expr, group: pl.Expr) -> list[pl.Expr]:

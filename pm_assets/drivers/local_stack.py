@@ -70,6 +70,7 @@ class Stack:
             "PM_S3_ENDPOINT": self.s3_endpoint, "PM_S3_URL_STYLE": "path", "PM_S3_USE_SSL": "false",
             "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_KEY, "AWS_REGION": "us-east-1",
             "PM_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{self.mlflow_port}",
+            "PM_SCORES_URL": f"s3://{LAKE_BUCKET}/scores/",
         }
 
 

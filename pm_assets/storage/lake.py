@@ -109,6 +109,7 @@ def connect(read_only: bool, memory_limit: str) -> duckdb.DuckDBPyConnection:
         options = f"DATA_PATH {sql_string(location)}" + (", READ_ONLY" if read_only else "")
         con.execute(f"ATTACH {sql_string('ducklake:' + catalog())} AS {ALIAS} ({options})")
         con.execute(f"USE {ALIAS}")
+        con.execute("set enable_progress_bar = false")  # a long insert would draw it over `pm`'s own output
     except BaseException:
         con.close()
         raise

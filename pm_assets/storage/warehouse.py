@@ -38,9 +38,35 @@ def memory_limit() -> str:
     return os.environ.get("PM_DUCKDB_MEMORY_LIMIT", "2GB")
 
 
+_SIZE_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+
+
+@contextlib.contextmanager
+def memory_at_most(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """DuckDB's memory limit lowered to `limit` (never raised) for a while, then the platform's `memory_limit()` again."""
+    def current() -> float:
+        value, unit = con.execute("select current_setting('memory_limit')").fetchall()[0][0].split()
+        return float(value) * _SIZE_UNITS[unit]
+
+    before = current()
+    con.execute(f"set memory_limit = '{limit}'")
+    try:
+        if current() > before:
+            con.execute(f"set memory_limit = '{memory_limit()}'")
+        yield
+    finally:
+        con.execute(f"set memory_limit = '{memory_limit()}'")
+
+
 def lock_wait_seconds() -> float:
     """How long a connection waits for another process's lock on the warehouse, `PM_LOCK_WAIT_SECONDS` (default 60)."""
     return float(os.environ.get("PM_LOCK_WAIT_SECONDS", "60"))
+
+
+def quiet(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """`con` without DuckDB's progress bars (a long insert would draw them over `pm`'s own output)."""
+    con.execute("set enable_progress_bar = false")
+    return con
 
 
 class WarehouseBusy(RuntimeError):
@@ -67,7 +93,7 @@ def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     waited, delay, limit = 0.0, 0.05, lock_wait_seconds()
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit()})
+            return quiet(duckdb.connect(str(path), read_only=read_only, config={"memory_limit": memory_limit()}))
         except duckdb.IOException as error:
             if "created with an newer version" in str(error) or "newer version of duckdb" in str(error).lower():
                 raise WarehouseTooNew(
@@ -124,6 +150,15 @@ def transaction(con: duckdb.DuckDBPyConnection, **frames: pl.DataFrame) -> Itera
     finally:
         for name in frames:
             con.unregister(name)
+
+
+def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A second connection to `con`'s database, for another thread (a connection runs one statement at a time), with
+    the same default catalog (the lake's, with the scale profile)."""
+    catalog = con.execute("select current_database()").fetchall()[0][0]
+    other = quiet(con.cursor())
+    other.execute(f'use "{catalog}"')
+    return other
 
 
 def retry_conflicts(write: Callable[[], T], attempts: int = 6) -> T:

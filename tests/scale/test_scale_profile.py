@@ -206,6 +206,24 @@ def test_a_replica_follows_the_registry_alias_without_a_shared_file(stack, scale
     registry.set_alias(champion, registry.CHAMPION)
 
 
+def test_a_replica_without_the_data_directory_serves_the_worklist_from_the_shared_store(stack, scale_profile, monkeypatch):
+    for name, value in stack.environment().items():
+        monkeypatch.setenv(name, value)
+    replica = paths.data_dir().parent / "empty-replica"  # a machine of its own: no scores, no plan, no pointer file
+    monkeypatch.setenv("PM_DATA_DIR", str(replica))
+    settings = Settings.from_env()
+    assert settings.scores_url and not settings.scores_path.exists()
+    scores = scale_profile["scores.fleet_scores"].sort("machine_id")
+    with running(create_app(settings)) as url:
+        assert httpx.get(f"{url}/ready", timeout=30).status_code == 200
+        for row in scores.head(3).iter_rows(named=True):
+            body = httpx.get(f"{url}/machines/{row['machine_id']}", timeout=30).json()
+            assert body["rul_hours"] == pytest.approx(row["rul_hours"]) and body["risk_level"] == row["risk_level"]
+        assert httpx.get(f"{url}/machines", params={"limit": 1000}, timeout=30).json()["total"] == scores.height
+        assert httpx.get(f"{url}/plan", timeout=30).json()["plan_date"] is not None  # the plan came along
+    assert not list(replica.rglob("*.parquet"))  # read from the store, never copied to the replica's disk
+
+
 def test_a_replica_ships_its_inference_log_to_the_shared_store(stack, scale_profile, monkeypatch):
     for name, value in stack.environment().items():
         monkeypatch.setenv(name, value)

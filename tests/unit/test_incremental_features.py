@@ -1,6 +1,6 @@
 """Features computed a day at a time from the stored state equal a full recompute, row for row.
 
-The days run through `feature_store.compute_days`, the code path of the `machine_features` asset, on
+The days run through `feature_store.featurise`, the code path of the `machine_features` asset, on
 an in-memory DuckDB holding the two marts it reads. The fleet has repairs and maintenance, sensor
 faults, missing settings, gaps between readings (hours, and a whole day of one machine), a reading
 arriving late and a middle day run again.
@@ -74,7 +74,7 @@ def test_day_by_day_features_equal_a_full_recompute(fleet):
     con = _warehouse(readings, events)
     carried = []
     for i in range(DAYS):
-        figures, later = feature_store.compute_days(con, [_day(i)], spec)
+        figures, later = feature_store.featurise(con, [_day(i)], spec)
         carried.append(figures["carried_rows"])
         assert later == 0
     assert max(carried) <= len(readings["machine_id"].unique()) * (max(spec.config.windows) - 1)  # state stays small
@@ -82,7 +82,7 @@ def test_day_by_day_features_equal_a_full_recompute(fleet):
 
     # a middle day run again, unchanged: the same rows; and the state after it does not move later days
     before = _stored(con, spec)
-    _, later = feature_store.compute_days(con, [_day(9)], spec)
+    _, later = feature_store.featurise(con, [_day(9)], spec)
     assert later == DAYS - 10
     assert _stored(con, spec).equals(before)
 
@@ -92,7 +92,7 @@ def test_day_by_day_features_equal_a_full_recompute(fleet):
     amended = pl.concat([readings, late]).sort("machine_id", "ts")
     _replace_readings(con, amended)
     for i in range(9, DAYS):
-        feature_store.compute_days(con, [_day(i)], spec)
+        feature_store.featurise(con, [_day(i)], spec)
     _assert_equal_to_full(con, amended, events, spec)
     assert not _stored(con, spec).filter(pl.col("ts") > late["ts"][0]).equals(before.filter(pl.col("ts") > late["ts"][0]))
 
@@ -101,11 +101,11 @@ def test_a_day_whose_previous_day_was_never_computed_is_refused(fleet):
     readings, events = fleet
     spec = fit_feature_spec(readings)
     con = _warehouse(readings, events)
-    feature_store.compute_days(con, [_day(0)], spec)
+    feature_store.featurise(con, [_day(0)], spec)
     with pytest.raises(ValueError, match=f"features of {_day(1)}.* were never computed"):
-        feature_store.compute_days(con, [_day(2)], spec)
+        feature_store.featurise(con, [_day(2)], spec)
     with pytest.raises(ValueError, match="feature spec"):
-        feature_store.compute_days(con, [_day(1)], fit_feature_spec(readings.head(3000)))
+        feature_store.featurise(con, [_day(1)], fit_feature_spec(readings.head(3000)))
 
 
 def test_a_refitted_spec_recomputes_every_stored_day(fleet):
@@ -114,7 +114,7 @@ def test_a_refitted_spec_recomputes_every_stored_day(fleet):
     old, new = fit_feature_spec(readings.head(3000)), fit_feature_spec(readings)
     con = _warehouse(readings, events)
     for i in range(DAYS):
-        feature_store.compute_days(con, [_day(i)], old)
+        feature_store.featurise(con, [_day(i)], old)
     assert feature_store.recompute(con, new) == DAYS
     _assert_equal_to_full(con, readings, events, new)
     state, as_of, sid = feature_store.read_state(con, _day(DAYS))
@@ -128,12 +128,16 @@ def test_a_range_of_days_in_one_pass_equals_day_by_day(fleet):
     spec = fit_feature_spec(readings)
     daily, ranged = _warehouse(readings, events), _warehouse(readings, events)
     for i in range(DAYS):
-        feature_store.compute_days(daily, [_day(i)], spec)
+        feature_store.featurise(daily, [_day(i)], spec)
     days = [_day(i) for i in range(DAYS)]
-    runs = feature_store.chunks(ranged, days, max_readings=readings.height // 3)
+    chunk = readings.height // 3
+    runs = feature_store.chunks(ranged, days, max_readings=chunk)
     assert len(runs) >= 3 and [d for run in runs for d in run] == days
-    for run in runs:
-        feature_store.compute_days(ranged, run, spec)
+    chunks_done = []
+    figures, later = feature_store.featurise(ranged, days, spec, lambda done, rows: chunks_done.append(done), max_readings=chunk)
+    # each chunk continued from the one before in memory, while the one before was written by the writer thread
+    assert chunks_done == list(np.cumsum([len(run) for run in runs])) and later == 0
+    assert figures["rows"] == readings.height and figures["carried_rows"] > 0
     _assert_equal_to_full(ranged, readings, events, spec)
     by_day = dict(zip(["daily", "ranged"], [_stored(con, spec) for con in (daily, ranged)]))
     assert by_day["daily"].select("machine_id", "ts").equals(by_day["ranged"].select("machine_id", "ts"))
@@ -142,5 +146,5 @@ def test_a_range_of_days_in_one_pass_equals_day_by_day(fleet):
     states = [con.sql(f"select * from {feature_store.STATE_TABLE} order by as_of, machine_id").pl() for con in (daily, ranged)]
     assert states[0].height >= DAYS * 9 and states[0].equals(states[1])
     # a middle day of the range, re-run alone, continues from the state the range stored
-    feature_store.compute_days(ranged, [_day(9)], spec)
+    feature_store.featurise(ranged, [_day(9)], spec)
     _assert_equal_to_full(ranged, readings, events, spec)

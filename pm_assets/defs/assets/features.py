@@ -78,19 +78,16 @@ def machine_features(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     spec = model_files.load_feature_spec()
     sid = feature_store.spec_id(spec)
     days = [dt.date.fromisoformat(key) for key in context.partition_keys]
-    totals = {"rows": 0, "machines": 0, "carried_rows": 0}
-    later, done = 0, 0
     with warehouse.connect() as con:
         # a range of days (a backfill, a new fleet's history) is featurised a vectorised chunk of days at a time
-        for run in feature_store.chunks(con, days):
-            try:
-                figures, later = feature_store.compute_days(con, run, spec)
-            except ValueError as error:
-                raise dg.Failure(str(error)) from None
-            totals = {k: max(totals[k], v) if k == "machines" else totals[k] + v for k, v in figures.items()}
-            done += len(run)
+        def progress(done: int, rows: int) -> None:
             if len(days) > 1:
-                context.log.info(f"features of {done}/{len(days)} days ({totals['rows']:,} rows)")
+                context.log.info(f"features of {done}/{len(days)} days ({rows:,} rows)")
+
+        try:
+            totals, later = feature_store.featurise(con, days, spec, progress)
+        except ValueError as error:
+            raise dg.Failure(str(error)) from None
     if later:
         context.log.warning(f"{later} day(s) after {days[-1]} were computed before this run: re-run machine_features for them "
                             "(a backfill to the last day) for their rows to follow these")

@@ -10,7 +10,7 @@ from pm_assets.core.models import RISK_LEVELS
 from pm_assets.core.scoring import score_rows
 from pm_assets.defs.partitions import daily_partitions, partition_day
 from pm_assets.defs.resources import WarehouseResource
-from pm_assets.storage import feature_store, paths, registry
+from pm_assets.storage import feature_store, paths, registry, shared_snapshots
 from pm_assets.storage.atomic import write_atomic
 from pm_assets.storage.predictions import SCORES_TABLE
 from pm_assets.storage.warehouse import transaction
@@ -41,11 +41,13 @@ def fleet_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         with transaction(con, _scores=scores):
             con.execute(f"create or replace table {SCORES_TABLE} as select * from _scores")
     snapshot = write_atomic(paths.fleet_scores_snapshot_path(), scored.write_parquet)
+    shared = shared_snapshots.publish(snapshot)  # replicas without the data directory poll it there
     risk = dict(scores.group_by("risk_level").len().iter_rows())
     return dg.MaterializeResult(metadata={
         "machines": scores.height,
         "model_version": version,
         "snapshot": dg.MetadataValue.path(str(snapshot)),
+        **({"shared_snapshot": dg.MetadataValue.url(shared)} if shared else {}),
         **{f"machines_{level}_risk": int(risk.get(level, 0)) for level in RISK_LEVELS},
         "top_risk": dg.MetadataValue.md(scores.sort("failure_probability", descending=True).head(10)
                                         .select("machine_id", "rul_hours", "failure_probability", "risk_level", "top_sensors")

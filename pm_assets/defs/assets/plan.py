@@ -10,7 +10,7 @@ from pm_assets.core.planning import PlanCosts, PlanInput, plan
 from pm_assets.storage.predictions import SCORES_TABLE
 from pm_assets.defs.partitions import daily_partitions, partition_day
 from pm_assets.defs.resources import WarehouseResource
-from pm_assets.storage import paths, registry
+from pm_assets.storage import paths, registry, shared_snapshots
 from pm_assets.storage.atomic import write_atomic
 from pm_assets.storage.warehouse import create_table, transaction
 
@@ -84,6 +84,7 @@ def maintenance_plan(context: dg.AssetExecutionContext, config: MaintenancePlanC
             con.execute(f"delete from {PLAN_TABLE} where plan_date = $day", {"day": day})
             con.execute(f"insert into {PLAN_TABLE} by name select * from _planned")
     snapshot = write_atomic(paths.maintenance_plan_snapshot_path(), planned.write_parquet)
+    shared = shared_snapshots.publish(snapshot)  # replicas without the data directory poll it there
     services = planned.filter(pl.col("service")).sort("planned_day", pl.col("expected_cost_saved").neg())
     per_day = services.group_by("planned_day").agg(pl.len().alias("services"), pl.col("expected_cost_saved").sum().alias("saved"))
     context.log.info(f"plan from {first_day}: {services.height} services in {costs.horizon_days} days "
@@ -98,6 +99,7 @@ def maintenance_plan(context: dg.AssetExecutionContext, config: MaintenancePlanC
         "machines": planned.height,
         "model_version": version,
         "snapshot": dg.MetadataValue.path(str(snapshot)),
+        **({"shared_snapshot": dg.MetadataValue.url(shared)} if shared else {}),
         "schedule": dg.MetadataValue.md(services.select("planned_day", "machine_id", pl.col("expected_cost_saved").round(0),
                                                         pl.col("failure_risk").round(3), pl.col("rul_hours").round(1),
                                                         pl.col("rul_lower").round(1), pl.col("rul_upper").round(1), "reason")

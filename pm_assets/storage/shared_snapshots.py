@@ -1,0 +1,70 @@
+"""The fleet's snapshots (scores, maintenance plan) on shared storage, for serving replicas without a shared disk.
+
+With `PM_SCORES_URL` (`s3://bucket/prefix/`) every snapshot the daily pipeline writes under `$PM_DATA_DIR/scores/`
+is also copied there under its file name, whole: an S3 put is atomic, so a reader sees the old object or the new
+one. Every replica polls the objects' ETags as it polls the champion alias, and reads a snapshot that changed.
+"""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import boto3
+from botocore.exceptions import ClientError
+
+from pm_assets.storage import lake
+
+
+def scores_url() -> str | None:
+    """Where the snapshots are shared (`PM_SCORES_URL`), or None: the local files only."""
+    return os.environ.get("PM_SCORES_URL") or None
+
+
+def s3_location(url: str, setting: str) -> tuple[str, str]:
+    """(bucket, key prefix) of an `s3://bucket/prefix/` URL; a wrong one is refused naming `setting`."""
+    parsed = urlparse(url)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"{setting} is {url!r}: it must be s3://bucket/prefix/")
+    prefix = parsed.path.lstrip("/")
+    return parsed.netloc, prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+
+@dataclass
+class SharedSnapshots:
+    url: str
+    bucket: str = field(init=False)
+    prefix: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bucket, self.prefix = s3_location(self.url, "PM_SCORES_URL")
+        self._client = boto3.client("s3", endpoint_url=lake.s3_endpoint_url())
+
+    def put(self, path: Path) -> str:
+        """Copy a snapshot file; return its URL."""
+        self._client.upload_file(str(path), self.bucket, self.prefix + path.name)
+        return f"s3://{self.bucket}/{self.prefix}{path.name}"
+
+    def version(self, name: str) -> str | None:
+        """What tells a change of snapshot `name` (its ETag), None while there is none."""
+        try:
+            return self._client.head_object(Bucket=self.bucket, Key=self.prefix + name)["ETag"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+    def read(self, name: str) -> bytes | None:
+        """Snapshot `name`'s bytes, None while there is none."""
+        try:
+            return self._client.get_object(Bucket=self.bucket, Key=self.prefix + name)["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+
+
+def publish(path: Path) -> str | None:
+    """Copy a snapshot the pipeline just wrote to the shared store, when there is one; return where it went."""
+    url = scores_url()
+    return SharedSnapshots(url).put(path) if url else None
