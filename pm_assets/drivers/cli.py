@@ -214,16 +214,24 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
 
     config = TrainConfig(seed=args.seed, **({"iterations": args.iterations} if args.iterations else {}))
     features = FeatureConfig(**({"windows": tuple(args.windows)} if args.windows else {}), life=not args.no_life)
+    if args.test and args.subset == "all":
+        raise ValueError("--test predicts one subset with the model of one --train subset, not all: name it, e.g. --train FD001 --test FD002")
+    if args.transfer_matrix and args.test:
+        raise ValueError("--transfer-matrix judges every ordered pair of subsets itself: drop --test")
+    if args.transfer_matrix:
+        print(cmapss_benchmark.matrix_table(cmapss_benchmark.transfer_matrix(args.data_dir, config, features)))
+        return
     subsets = cmapss_benchmark.SUBSETS if args.subset == "all" else (args.subset,)
     results = {}
     for subset in subsets:
-        result = results[subset] = cmapss_benchmark.run(args.data_dir, subset, config, features)
+        result = results[subset] = cmapss_benchmark.run(args.data_dir, subset, config, features, test_subset=args.test)
         out = args.out if len(subsets) == 1 else args.out.with_name(f"{args.out.stem}_{subset}{args.out.suffix}")
         out.parent.mkdir(parents=True, exist_ok=True)
         result.predictions.write_csv(out)
-        print(f"{subset}: chosen by CV RMSE: {result.chosen}; {result.predictions.height} test units -> {out}")
+        tested = args.test or subset
+        print(f"{subset}: chosen by CV RMSE: {result.chosen}; {result.predictions.height} test units of {tested} -> {out}")
         if result.test_metrics:
-            print(f"test {subset} against RUL_{subset}.txt: " + cmapss_benchmark._format(result.test_metrics))
+            print(f"test {tested} against RUL_{tested}.txt: " + cmapss_benchmark._format(result.test_metrics))
     if len(subsets) > 1:
         print(cmapss_benchmark.table(results))
     if not any(r.test_metrics for r in results.values()):
@@ -408,8 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     suites = benchmark.add_subparsers(dest="suite", required=True)
     cmapss_bench = suites.add_parser("cmapss", help="NASA C-MAPSS: train on train_FDxxx, predict test_FDxxx at the last cycle")
     cmapss_bench.add_argument("--data-dir", type=Path, required=True)
-    cmapss_bench.add_argument("--subset", default="FD001", choices=["FD001", "FD002", "FD003", "FD004", "all"],
+    cmapss_bench.add_argument("--subset", "--train", default="FD001", choices=["FD001", "FD002", "FD003", "FD004", "all"],
                               help="one subset, or all four in turn (then one table, and one predictions_FDxxx file each)")
+    cmapss_bench.add_argument("--test", choices=["FD001", "FD002", "FD003", "FD004"],
+                              help="predict this subset's test engines with the model trained on --train (transfer)")
+    cmapss_bench.add_argument("--transfer-matrix", action="store_true",
+                              help="every ordered pair of subsets: trained on A, RMSE on all labelled rows of B's training engines")
     cmapss_bench.add_argument("--out", type=Path, default=Path("predictions.csv"),
                               help="the predictions file; with --subset all, its stem gets _FDxxx")
     cmapss_bench.add_argument("--seed", type=int, default=42)

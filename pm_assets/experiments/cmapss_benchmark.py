@@ -41,11 +41,14 @@ class BenchmarkResult:
 
 
 def run(data_dir: Path, subset: str = "FD001", config: TrainConfig = TrainConfig(),
-        features: FeatureConfig = FeatureConfig(), log=print) -> BenchmarkResult:
+        features: FeatureConfig = FeatureConfig(), log=print, test_subset: str | None = None) -> BenchmarkResult:
+    """Train on `subset`'s training engines and predict the test engines of `test_subset` (by default the same
+    subset; another one measures transfer to new operating conditions or fault modes)."""
     start = time.perf_counter()
     data_dir = Path(data_dir)
+    test_subset = test_subset or subset
     train = load_cmapss(data_dir / f"train_{subset}.txt")
-    test = load_cmapss(data_dir / f"test_{subset}.txt")
+    test = load_cmapss(data_dir / f"test_{test_subset}.txt")
     label_config = LabelConfig()
     spec = fit_feature_spec(train.telemetry, features, seed=config.seed)
     training = build_training_set(train.telemetry, train.events, spec, label_config)
@@ -75,11 +78,8 @@ def run(data_dir: Path, subset: str = "FD001", config: TrainConfig = TrainConfig
 
     X = training.select(spec.feature_names).to_numpy()
     rul = training["rul"].to_numpy()
-    rows = sample_rows(~np.isnan(rul), config.max_train_rows, config.seed)
     test_features = build_features(test.telemetry, spec).group_by("machine_id", maintain_order=True).tail(1).sort("machine_id")
-    X_test = test_features.select(spec.feature_names).to_numpy()
-    predicted = np.mean([make_estimator(lib, "rul", config).fit(X[rows], rul[rows]).predict(X_test) for lib in libraries], axis=0)
-    predicted = np.clip(predicted, 0, label_config.rul_cap_hours)
+    predicted = _predict(_fit(libraries, X, rul, config), test_features.select(spec.feature_names).to_numpy(), label_config)
     test_lower, test_upper = intervals.range(predicted)
     predictions = pl.DataFrame({
         "unit": test_features["machine_id"].str.split("-").list.last().cast(pl.Int64),
@@ -89,10 +89,60 @@ def run(data_dir: Path, subset: str = "FD001", config: TrainConfig = TrainConfig
     }).sort("unit")
 
     test_metrics = None
-    truth = data_dir / f"RUL_{subset}.txt"
+    truth = data_dir / f"RUL_{test_subset}.txt"
     if truth.exists():
         test_metrics = rul_metrics(read_rul(truth)[predictions["unit"].to_numpy() - 1], predictions["rul_pred"].to_numpy())
     return BenchmarkResult(predictions, cv_metrics, chosen, len(spec.regime_centers), test_metrics, time.perf_counter() - start)
+
+
+def _fit(libraries: tuple[str, ...], X: np.ndarray, rul: np.ndarray, config: TrainConfig) -> list:
+    """Each library's RUL model on a sample of the labelled rows."""
+    rows = sample_rows(~np.isnan(rul), config.max_train_rows, config.seed)
+    return [make_estimator(lib, "rul", config).fit(X[rows], rul[rows]) for lib in libraries]
+
+
+def _predict(models: list, X: np.ndarray, label_config: LabelConfig) -> np.ndarray:
+    return np.clip(np.mean([model.predict(X) for model in models], axis=0), 0, label_config.rul_cap_hours)
+
+
+def transfer_matrix(data_dir: Path, config: TrainConfig = TrainConfig(), features: FeatureConfig = FeatureConfig(),
+                    subsets: tuple[str, ...] = SUBSETS, log=print) -> dict[tuple[str, str], float]:
+    """RUL RMSE over every labelled row of B's training engines for a model (the mean of both libraries) trained on A's
+    training engines, for every ordered pair; on the diagonal, B's own engine-grouped CV over the same rows (the
+    yardstick: B's failures are never used to fit A's model)."""
+    label_config = LabelConfig()
+    data = {name: load_cmapss(Path(data_dir) / f"train_{name}.txt") for name in subsets}
+    rmse: dict[tuple[str, str], float] = {}
+    for a in subsets:
+        started = time.perf_counter()
+        spec = fit_feature_spec(data[a].telemetry, features, seed=config.seed)
+        training = build_training_set(data[a].telemetry, data[a].events, spec, label_config)
+        every = [cross_validate(lib, training, spec.feature_names, config, label_config, with_failure_model=False).every_rul_prediction
+                 for lib in LIBRARIES]
+        own = every[0].filter(pl.col("rul").is_not_null())
+        oof = np.mean([e.filter(pl.col("rul").is_not_null())["rul_pred"].to_numpy() for e in every], axis=0)
+        rmse[a, a] = float(np.sqrt(np.mean((own["rul"].to_numpy() - oof) ** 2)))
+        models = _fit(LIBRARIES, training.select(spec.feature_names).to_numpy(), training["rul"].to_numpy(), config)
+        for b in subsets:
+            if b == a:
+                continue
+            judged = build_training_set(data[b].telemetry, data[b].events, spec, label_config).filter(pl.col("rul").is_not_null())
+            predicted = _predict(models, judged.select(spec.feature_names).to_numpy(), label_config)
+            rmse[a, b] = float(np.sqrt(np.mean((judged["rul"].to_numpy() - predicted) ** 2)))
+        log(f"trained on {a} ({len(spec.regime_centers)} regime(s)): " + ", ".join(
+            f"{b} {rmse[a, b]:.2f}" + (" (own CV)" if b == a else "") for b in subsets) + f"  ({time.perf_counter() - started:.0f} s)")
+    return rmse
+
+
+def matrix_table(rmse: dict[tuple[str, str], float], subsets: tuple[str, ...] = SUBSETS) -> str:
+    """Rows: trained on; columns: judged on (every labelled row of the training engines); each cell's RMSE and its ratio
+    to the judged subset's own CV."""
+    lines = ["RUL RMSE on every labelled row of the judged subset's training engines (ratio to its own engine-grouped CV)",
+             f"{'trained on':<11}" + "".join(f"{b:>16}" for b in subsets)]
+    for a in subsets:
+        lines.append(f"{a:<11}" + "".join(
+            f"{rmse[a, b]:>9.2f}" + ("(own)" if a == b else f"({rmse[a, b] / rmse[b, b]:.1f}x)").rjust(7) for b in subsets))
+    return "\n".join(lines)
 
 
 def _format(metrics: dict[str, float]) -> str:

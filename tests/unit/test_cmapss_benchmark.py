@@ -35,3 +35,36 @@ def test_benchmark_of_all_subsets_prints_one_table_and_writes_each_file(cmapss_d
     rows = {line.split()[0]: line.split() for line in table[2:6]}
     assert {s: int(r[1]) for s, r in rows.items()} == {"FD001": 1, "FD002": 6, "FD003": 1, "FD004": 6}  # operating regimes found
     assert all(0 < float(v) < 60 for r in rows.values() for v in r[2:5])
+
+
+def test_train_on_one_subset_and_predict_another_s_test_engines(cmapss_dir, tmp_path, capsys):
+    out = tmp_path / "fd001_to_fd003.csv"
+    main(["benchmark", "cmapss", "--data-dir", str(cmapss_dir), "--train", "FD001", "--test", "FD003", "--out", str(out), "--iterations", "20"])
+    predictions = pl.read_csv(out)
+    assert predictions.columns == ["unit", "rul_pred", "rul_lower", "rul_upper"]
+    assert predictions["unit"].to_list() == list(range(1, 101)) and predictions["rul_pred"].is_between(0, 125).all()
+    assert "100 test units of FD003" in capsys.readouterr().out
+
+
+def test_the_transfer_matrix_judges_every_ordered_pair_beside_each_subset_s_own_cv(cmapss_dir):
+    from pm_assets.core.models import TrainConfig
+    from pm_assets.experiments.cmapss_benchmark import matrix_table, transfer_matrix
+
+    pairs = ("FD001", "FD003")  # one fault mode, two: the same flight condition
+    rmse = transfer_matrix(cmapss_dir, TrainConfig(iterations=20, n_folds=3), subsets=pairs, log=lambda line: None)
+    assert set(rmse) == {(a, b) for a in pairs for b in pairs}
+    assert all(0 < value < 60 for value in rmse.values())
+    # a model that never saw FD003's second fault mode does worse there than FD003's own engine-grouped CV
+    assert rmse["FD001", "FD003"] > rmse["FD003", "FD003"]
+    table = matrix_table(rmse, pairs)
+    assert "(own)" in table and f"({rmse['FD001', 'FD003'] / rmse['FD003', 'FD003']:.1f}x)" in table
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--subset", "all", "--test", "FD002"], "--test predicts one subset with the model of one --train subset, not all"),
+    (["--transfer-matrix", "--test", "FD002"], "--transfer-matrix judges every ordered pair of subsets itself: drop --test"),
+])
+def test_transfer_arguments_that_cannot_work_stop_with_one_line(arguments, message, tmp_path):
+    with pytest.raises(SystemExit) as stopped:
+        main(["benchmark", "cmapss", "--data-dir", str(tmp_path), *arguments])
+    assert str(stopped.value.code).startswith(f"pm: error: {message}")
