@@ -1,5 +1,6 @@
 # The one image of the Kubernetes deployment (deploy/helm/): the Dagster code location, its run pods and `pm serve`.
-# Installs the project as `make` does (uv, the ranges pinned in pyproject.toml, bytecode compiled at build time).
+# Installs the project as `make` does (uv, the ranges pinned in pyproject.toml, bytecode compiled at build time), with
+# the `k8s` extra: dagster-k8s, which run pods need to load the instance the chart configures.
 #   docker build -t registry.example.com/pm-platform:0.1.0 .
 FROM python:3.11-slim
 
@@ -19,7 +20,7 @@ COPY dbt_sensors ./dbt_sensors
 # editable, as `make install`: the dbt project is found beside the package (pm_assets.storage.paths.REPO_ROOT);
 # loading the definitions once writes dbt's manifest into the image, so no pod parses the project at start
 RUN pip install --no-cache-dir uv \
-    && uv pip install --system --no-cache --compile-bytecode -e . \
+    && uv pip install --system --no-cache --compile-bytecode -e ".[k8s]" \
     && python -c 'import pm_assets.definitions' \
     && useradd --create-home --uid 10001 pm && mkdir -p /var/lib/pm && chown -R pm /var/lib/pm /app/dbt_sensors
 
