@@ -81,7 +81,6 @@ class FleetScores(WatchedFile):
         if self.shared:
             self.source = f"s3://{self.shared.bucket}/{self.shared.prefix}{self.path.name}"
         self.snapshot: Snapshot | None = None  # None until a snapshot exists
-        self._exists = False
 
     def current_state(self) -> object:
         if self.shared:
@@ -93,7 +92,8 @@ class FleetScores(WatchedFile):
             return state, None
 
     def loaded(self) -> bool:
-        return self.snapshot is not None or not (self._exists if self.shared else self.path.exists())
+        # from the store, a new ETag is all that tells a change: a load follows each one
+        return self.snapshot is not None or self.shared is not None or not self.path.exists()
 
     def _read(self, path: Path) -> pl.DataFrame | None:
         if self.shared:
@@ -103,5 +103,4 @@ class FleetScores(WatchedFile):
 
     def load(self) -> None:
         scores = self._read(self.path)
-        self._exists = scores is not None
         self.snapshot = None if scores is None else read_snapshot(scores, self._read(self.plan_path))

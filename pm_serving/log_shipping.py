@@ -20,7 +20,6 @@ from prometheus_client import Counter
 
 from pm_assets.core.processes import alive
 from pm_assets.storage import lake
-from pm_assets.storage.shared_snapshots import s3_location
 
 log = logging.getLogger("pm_serving")
 SHIPPED = Counter("pm_inference_log_files_shipped", "Inference log files copied to shared storage")
@@ -32,7 +31,7 @@ GRACE = dt.timedelta(minutes=5)
 class LogShipper:
     def __init__(self, folder: Path, url: str, every_seconds: float = 60.0):
         self.folder = folder
-        self.bucket, self.prefix = s3_location(url, "PM_INFERENCE_LOG_URL")
+        self.bucket, self.prefix = lake.s3_location(url, "PM_INFERENCE_LOG_URL")
         self.error: str | None = None  # the last upload failure, until an upload succeeds
         self._client = boto3.client("s3", endpoint_url=lake.s3_endpoint_url())
         self._every = every_seconds

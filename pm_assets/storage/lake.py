@@ -10,6 +10,7 @@ installed into `extensions_dir()` rather than the home directory.
 
 import os
 from pathlib import Path
+from urllib.parse import urlparse
 
 import duckdb
 from duckdb_extensions import import_extension
@@ -83,6 +84,15 @@ def s3_secret_sql() -> str:
     }
     quoted = ", ".join(f"{key} {value if key in ('TYPE', 'USE_SSL') else sql_string(value)}" for key, value in options.items())
     return f"CREATE OR REPLACE SECRET pm_lake_s3 ({quoted})"
+
+
+def s3_location(url: str, setting: str) -> tuple[str, str]:
+    """(bucket, key prefix) of an `s3://bucket/prefix/` URL; a wrong one is refused naming `setting`."""
+    parsed = urlparse(url)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"{setting} is {url!r}: it must be s3://bucket/prefix/")
+    prefix = parsed.path.lstrip("/")
+    return parsed.netloc, prefix if not prefix or prefix.endswith("/") else prefix + "/"
 
 
 def s3_endpoint_url() -> str | None:

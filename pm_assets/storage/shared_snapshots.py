@@ -8,7 +8,6 @@ one. Every replica polls the objects' ETags as it polls the champion alias, and 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 import boto3
 from botocore.exceptions import ClientError
@@ -21,15 +20,6 @@ def scores_url() -> str | None:
     return os.environ.get("PM_SCORES_URL") or None
 
 
-def s3_location(url: str, setting: str) -> tuple[str, str]:
-    """(bucket, key prefix) of an `s3://bucket/prefix/` URL; a wrong one is refused naming `setting`."""
-    parsed = urlparse(url)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise ValueError(f"{setting} is {url!r}: it must be s3://bucket/prefix/")
-    prefix = parsed.path.lstrip("/")
-    return parsed.netloc, prefix if not prefix or prefix.endswith("/") else prefix + "/"
-
-
 @dataclass
 class SharedSnapshots:
     url: str
@@ -37,7 +27,7 @@ class SharedSnapshots:
     prefix: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.bucket, self.prefix = s3_location(self.url, "PM_SCORES_URL")
+        self.bucket, self.prefix = lake.s3_location(self.url, "PM_SCORES_URL")
         self._client = boto3.client("s3", endpoint_url=lake.s3_endpoint_url())
 
     def put(self, path: Path) -> str:
@@ -50,7 +40,7 @@ class SharedSnapshots:
         try:
             return self._client.head_object(Bucket=self.bucket, Key=self.prefix + name)["ETag"]
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _absent(error):
                 return None
             raise
 
@@ -59,9 +49,14 @@ class SharedSnapshots:
         try:
             return self._client.get_object(Bucket=self.bucket, Key=self.prefix + name)["Body"].read()
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            if _absent(error):
                 return None
             raise
+
+
+def _absent(error: ClientError) -> bool:
+    """Whether S3 answered that the object is not there (HEAD says 404, GET NoSuchKey)."""
+    return error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
 def publish(path: Path) -> str | None:
