@@ -4,7 +4,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pm_assets.storage import paths, registry, shared_snapshots
+from pm_assets.storage import lake, paths, registry, shared_snapshots
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,16 @@ class Settings:
             poll_seconds=float(os.environ.get("PM_SERVE_POLL_SECONDS", 5.0)),
             api_key=os.environ.get("PM_API_KEY") or None,
             follow_alias=_follow_alias(),
-            inference_log_url=os.environ.get("PM_INFERENCE_LOG_URL") or None,
-            scores_url=shared_snapshots.scores_url(),
+            inference_log_url=_s3_url(os.environ.get("PM_INFERENCE_LOG_URL"), "PM_INFERENCE_LOG_URL"),
+            scores_url=_s3_url(shared_snapshots.scores_url(), "PM_SCORES_URL"),
         )
+
+
+def _s3_url(url: str | None, setting: str) -> str | None:
+    """`url` once it is an s3:// URL: a wrong one stops `pm serve` in one line, not each worker's start-up."""
+    if url:
+        lake.s3_location(url, setting)
+    return url or None
 
 
 def _follow_alias() -> bool:

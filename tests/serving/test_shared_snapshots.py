@@ -9,6 +9,7 @@ import pytest
 from litestar.testing import TestClient
 from moto.server import ThreadedMotoServer
 
+from pm_assets.drivers.cli import main
 from pm_assets.storage import paths, shared_snapshots
 from pm_serving.app import create_app
 from pm_serving.settings import Settings
@@ -66,3 +67,11 @@ def test_a_replica_reads_the_snapshots_from_the_shared_store(served_data_dir, s3
 def test_a_wrong_scores_url_is_refused_naming_the_setting():
     with pytest.raises(ValueError, match="PM_SCORES_URL is 'https://x/y': it must be s3://bucket/prefix/"):
         shared_snapshots.SharedSnapshots("https://x/y")
+
+
+@pytest.mark.parametrize("setting", ["PM_SCORES_URL", "PM_INFERENCE_LOG_URL"])
+def test_pm_serve_refuses_a_wrong_shared_store_url_before_any_worker_starts(setting, served_data_dir, monkeypatch):
+    monkeypatch.setenv(setting, "bucket/prefix")
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", "--port", "1", "--workers", "1"])
+    assert str(stopped.value.code) == f"pm: error: {setting} is 'bucket/prefix': it must be s3://bucket/prefix/"
