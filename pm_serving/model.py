@@ -85,6 +85,7 @@ class ModelHolder(WatchedFile):
             if self.current is not None and self.current.version == version:
                 return False
             loaded = registry.load_version(version)
+            loaded.bundle.prepare_for_serving()
             if self.current is not None:  # set to 0, not removed: a multiprocess gauge keeps what it was last set to
                 MODEL_VERSION.labels(self.current.version).set(0)
             self.current = LoadedModel(version=version, bundle=loaded.bundle, loaded_at=dt.datetime.now(dt.UTC))

@@ -60,8 +60,8 @@ def _score_batch(state: State, model: LoadedModel, raw: bytes, shape: type[Batch
     settings = state.holder.settings
     batch = decode_batch(raw, shape, MachineColumns if columnar else PredictRequest, settings.max_batch_machines)
     convert = request_scoring.from_columns if columnar else request_scoring.from_readings
-    machines = [convert(model, m, f"body.machines[{i}]", settings.max_readings) for i, m in enumerate(batch.machines)]
-    return request_scoring.predict(model, machines)
+    sent = [convert(model, m, f"body.machines[{i}]", settings.max_readings) for i, m in enumerate(batch.machines)]
+    return request_scoring.predict(model, request_scoring.checked(model, sent))
 
 
 @get("/health", summary="Liveness: the process answers")
@@ -98,7 +98,8 @@ class ScoringController(Controller):
     @post("/predict", status_code=200, dto=TypedBody[PredictRequest], return_dto=None, summary="Score one machine from its recent readings")
     async def predict(self, data: PredictRequest, state: State) -> Prediction:
         model = _model(state)
-        [prediction] = request_scoring.predict(model, [request_scoring.from_readings(model, data, "body", state.holder.settings.max_readings)])
+        sent = request_scoring.from_readings(model, data, "body", state.holder.settings.max_readings)
+        [prediction] = request_scoring.predict(model, request_scoring.checked(model, [sent]))
         _served(state, [prediction])
         return prediction
 

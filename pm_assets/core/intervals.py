@@ -22,6 +22,7 @@ serving hot path can afford (a library's calibrator object costs a millisecond a
 True
 """
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,7 +79,7 @@ class RulIntervals:
         band = np.searchsorted(self.edges, pred, side="right")
         if probability is None or self.cell_quantiles is None:
             return self.quantiles[band]
-        level = np.searchsorted(self.risk_edges, np.nan_to_num(probability), side="right")
+        level = np.searchsorted(self.risk_edges, np.where(np.isnan(probability), 0.0, probability), side="right")
         return self.cell_quantiles[band * (len(self.risk_edges) + 1) + level]
 
     def distribution(self, pred: np.ndarray, probability: np.ndarray | None = None) -> np.ndarray:
@@ -88,13 +89,20 @@ class RulIntervals:
     def range(self, pred: np.ndarray, coverage: float | None = None,
               probability: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper RUL at `coverage` (the calibrated one by default) for each prediction."""
-        coverage = validate_coverage(self.coverage if coverage is None else coverage)
-        lo, hi = np.searchsorted(LEVELS, [(1 - coverage) / 2, (1 + coverage) / 2])
+        lo, hi = _level_columns(self.coverage if coverage is None else coverage)
         q = self._quantiles(pred, probability)
         # the range holds the point prediction too (near the cap, where nearly every truth is the cap, it may not otherwise)
-        lower = np.clip(np.minimum(pred + q[:, min(lo, len(LEVELS) - 1)], pred), 0, self.cap)
-        upper = np.clip(np.maximum(pred + q[:, min(hi, len(LEVELS) - 1)], pred), 0, self.cap)
+        lower = np.minimum(np.maximum(np.minimum(pred + q[:, lo], pred), 0.0), self.cap)
+        upper = np.minimum(np.maximum(np.maximum(pred + q[:, hi], pred), 0.0), self.cap)
         return lower, upper
+
+
+@functools.lru_cache
+def _level_columns(coverage: float) -> tuple[int, int]:
+    """The columns of LEVELS holding a range's lower and upper end at `coverage`."""
+    validate_coverage(coverage)
+    lo, hi = np.searchsorted(LEVELS, [(1 - coverage) / 2, (1 + coverage) / 2])
+    return min(int(lo), len(LEVELS) - 1), min(int(hi), len(LEVELS) - 1)
 
 
 def _conformal_levels(n: int) -> np.ndarray:

@@ -23,11 +23,14 @@ from pm_assets.core.metrics import (
     rul_error_profile,
     rul_metrics,
 )
+from pm_assets.core.symmetric_trees import SymmetricTrees
 
 LIBRARIES = ("catboost", "lightgbm")
 RISK_LEVELS = ("low", "medium", "high")
 #: The RUL ranges are calibrated per band of predicted RUL and per level of failure probability cut at these quantiles.
 RISK_QUANTILES = (0.5, 0.8, 0.95)
+#: Below this many rows CatBoost's models are evaluated as numpy trees (its own predict's set-up costs more).
+FEW_ROWS = 100
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,9 @@ class ModelBundle:
             options = {} if threads < 1 else {"num_threads": threads}
             rul = self.rul_model.booster_.predict(features, **options)
             probability = self.failure_model.booster_.predict(features, **options)
+        elif len(features) < FEW_ROWS and self._symmetric_trees:
+            rul_trees, failure_trees = self._symmetric_trees
+            rul, probability = rul_trees.raw(features), 1 / (1 + np.exp(-failure_trees.raw(features)))
         else:
             rul = self.rul_model.predict(features, thread_count=threads)
             probability = self.failure_model.predict_proba(features, thread_count=threads)[:, 1]
@@ -120,6 +126,18 @@ class ModelBundle:
             contributions = self.failure_model.get_feature_importance(Pool(features), type="ShapValues", thread_count=threads)[:, :-1]
         sensors, mapping = self._sensor_mapping
         return sensors, contributions @ mapping
+
+    def prepare_for_serving(self) -> None:
+        """Build now what scoring a few rows uses (CatBoost's trees in numpy, the sensor mapping), not in a first request."""
+        if self.library == "catboost":
+            self._symmetric_trees  # noqa: B018 (a cached property)
+        self._sensor_mapping  # noqa: B018
+
+    @functools.cached_property
+    def _symmetric_trees(self) -> tuple[SymmetricTrees, SymmetricTrees] | None:
+        """Both CatBoost models as numpy trees (a request's few rows in ~0.02 ms, not CatBoost's ~0.3 ms), if they can be."""
+        trees = (SymmetricTrees.of(self.rul_model), SymmetricTrees.of(self.failure_model))
+        return trees if all(trees) and self.failure_model.get_all_params().get("loss_function") == "Logloss" else None
 
     @functools.cached_property
     def _sensor_mapping(self) -> tuple[list[str], np.ndarray]:

@@ -28,16 +28,29 @@ def accepted(low: float, high: float) -> tuple[float, float]:
     return low - margin, high + margin
 
 
+def bounds(ranges: Ranges | None, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The accepted low and high of each of `names` (unbounded without a range); cached, as a service asks per request."""
+    key = (id(ranges), tuple(names))
+    cached = _BOUNDS.get(key)
+    if cached is None or cached[0] is not ranges:  # (the ranges are held, so their id is not reused while cached)
+        known = ranges or {}
+        low, high = np.array([accepted(*known[n]) if n in known else (-np.inf, np.inf) for n in names]).reshape(-1, 2).T
+        cached = _BOUNDS[key] = (ranges, low, high)
+    return cached[1], cached[2]
+
+
+_BOUNDS: dict[tuple[int, tuple[str, ...]], tuple[Ranges | None, np.ndarray, np.ndarray]] = {}
+
+
 def outside(ranges: Ranges | None, names: list[str], values: np.ndarray) -> str | None:
     """Why `values` (rows x `names`) lie outside the model's experience, or None (also without ranges: an older model)."""
-    for j, name in enumerate(names):
-        if ranges is None or name not in ranges:
-            continue
-        low, high = accepted(*ranges[name])
-        column = values[:, j]
-        bad = (column < low) | (column > high)
-        if bad.any():
-            value = column[np.argmax(bad)]
-            return (f"{name} at {value:g} is outside what the model was trained on ({ranges[name][0]:g} to {ranges[name][1]:g}; "
-                    f"accepted {low:g} to {high:g})")
-    return None
+    if ranges is None or not names:
+        return None
+    low, high = bounds(ranges, names)
+    bad = (values < low) | (values > high)
+    if not bad.any():
+        return None
+    j = int(np.argmax(bad.any(axis=0)))  # the first column in `names` order, at its first row outside
+    name, value = names[j], values[np.argmax(bad[:, j]), j]
+    return (f"{name} at {value:g} is outside what the model was trained on ({ranges[name][0]:g} to {ranges[name][1]:g}; "
+            f"accepted {low[j]:g} to {high[j]:g})")

@@ -106,3 +106,26 @@ def test_an_empty_body_and_non_json_numbers_are_named_plainly(client, body, said
 def test_a_huge_unknown_machine_id_is_not_echoed_whole(client):
     response = client.get("/machines/" + "x" * 10_000)
     assert response.status_code == 404 and len(response.text) < 400 and "(10000 characters)" in response.json()["error"], response.text[:300]
+
+
+def test_a_batch_is_checked_at_once_as_each_machine_would_be_alone(client):
+    """The stacked checks of a batch give every machine what it gets sent alone (scored, or unknown with its problem),
+    and a refused batch names the first machine, in request order, with an error."""
+    shuffled = machine_payload("M0003", n=40)
+    shuffled = {**shuffled, "readings": shuffled["readings"][20:] + shuffled["readings"][:20] + shuffled["readings"][3:5]}
+    partly_missing = machine_payload("M0004")
+    partly_missing["readings"][-1] = {**partly_missing["readings"][-1], "sensors": {"sensor_02": None}}
+    machines = [machine_payload("M0001", n=30), _with(machine_payload("M0002", n=35), "sensor_05", -1e6, range(33, 34)),
+                shuffled, partly_missing, machine_payload("M0005", n=45)]
+    batch = client.post("/predict/batch", json={"machines": machines})
+    assert batch.status_code == 200, batch.text
+    alone = [client.post("/predict", json=m).json() for m in machines]
+    assert batch.json()["predictions"] == alone
+    assert [p["risk_level"] == "unknown" for p in alone] == [False, True, False, False, False]
+    assert alone[2] == client.post("/predict", json=machine_payload("M0003", n=40)).json()  # sorted, repeats dropped
+    future = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=400)
+    late = {**machines[4], "readings": machines[4]["readings"][:-1] + [{**machines[4]["readings"][-1], "ts": future.isoformat()}]}
+    refused = client.post("/predict/batch", json={"machines": [machines[0], _with(machines[2], "sensor_01", 1e308, range(6, 7)), late]})
+    assert refused.status_code == 422 and refused.json()["detail"]["field"] == "body.machines[1].readings[6].sensors.sensor_01", refused.text
+    refused = client.post("/predict/batch", json={"machines": [machines[0], late]})
+    assert refused.json()["detail"]["field"] == "body.machines[1].readings[44].ts", refused.text

@@ -4,7 +4,7 @@ import pytest
 from pm_assets.core.features import fit_feature_spec
 from pm_assets.core.labels import LabelConfig
 from pm_assets.core.metrics import choose_threshold, mean_lead_time_hours, nasa_score, should_promote
-from pm_assets.core.models import TrainConfig, build_training_set, fit_bundle, grouped_folds
+from pm_assets.core.models import FEW_ROWS, TrainConfig, build_training_set, fit_bundle, grouped_folds
 from pm_assets.sources.simulator import FleetConfig, simulate_fleet
 
 
@@ -56,3 +56,21 @@ def test_same_data_gives_the_same_model():
     assert np.array_equal(a.predict(X)[0], b.predict(X)[0])
     assert a.metrics == b.metrics
     assert {"rul_rmse", "rul_nasa_score", "failure_pr_auc", "failure_f1", "failure_mean_lead_time_hours"} <= set(a.metrics)
+
+
+def test_a_few_rows_of_catboost_score_as_catboost_scores_them():
+    """The service's numpy trees (fewer than FEW_ROWS rows) give CatBoost's own RUL and failure probability, also for
+    values exactly on a split's border and for missing ones."""
+    fleet = simulate_fleet(FleetConfig(n_machines=8, n_days=40, seed=5))
+    readings = fleet.telemetry.sort("machine_id", "ts")
+    spec = fit_feature_spec(readings)
+    training = build_training_set(readings, fleet.events, spec, LabelConfig())
+    bundle, _ = fit_bundle("catboost", training, spec, LabelConfig(), TrainConfig(iterations=30, n_folds=2))
+    rows = training.select(spec.feature_names).to_numpy()[::40][:FEW_ROWS - 1].copy()
+    trees, _ = bundle._symmetric_trees
+    rows[0, trees.columns[:10]] = trees.borders[:10]  # on the border: not greater, so the split is false
+    rows[1, trees.columns[10:20]] = np.nan
+    rul, probability = bundle.predict(rows, threads=1)
+    np.testing.assert_allclose(rul, np.clip(bundle.rul_model.predict(rows), 0, LabelConfig().rul_cap_hours), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(probability, bundle.failure_model.predict_proba(rows)[:, 1], rtol=1e-12, atol=1e-12)
+    assert len(np.unique(rul)) > 10 and 0 < probability.min() < probability.max() < 1
