@@ -1,19 +1,71 @@
-"""`/metrics` in Prometheus' text format: every live worker's figures added up, never a dead worker's gauges.
+"""`/metrics` in Prometheus' text format: every live worker's figures added up, never a dead worker's gauges, and
+the fleet as the latest snapshot shows it.
 
 With several workers (`PROMETHEUS_MULTIPROC_DIR`), each writes its samples to files named after its pid. A
 worker that exits cleanly removes its live gauges (`mark_process_dead` in the app's lifespan); one that was
 killed cannot, so before each scrape the files of pids no longer running are dropped the same way: its
-`pm_model_version` line goes, while its counters stay in the totals (what it served was served).
+`pm_model_version` line goes, while its counters stay in the totals (what it served was served). The fleet
+gauges (`pm_fleet_*`) are read from the snapshot the answering worker holds when Prometheus scrapes, so they
+cost a request nothing. `EXPORTED` names every metric the service publishes: the Grafana dashboards in
+`deploy/grafana/` may query only these (a test holds both to it).
 """
 
+import datetime as dt
 import os
 import re
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from litestar import Controller, Response, get
+from litestar.datastructures import State
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from pm_assets.core.models import RISK_LEVELS
 from pm_assets.core.processes import alive
+from pm_serving.fleet import Snapshot
+
+#: Every metric name `/metrics` publishes (as Prometheus names them, with a histogram's or counter's suffixes).
+EXPORTED = (
+    "pm_requests_total", "pm_requests_in_progress",
+    "pm_request_duration_seconds_bucket", "pm_request_duration_seconds_sum", "pm_request_duration_seconds_count",
+    "pm_predictions_total", "pm_model_version",
+    "pm_inference_log_written_total", "pm_inference_log_dropped_total", "pm_inference_log_write_errors_total",
+    "pm_inference_log_files_shipped_total", "pm_inference_log_ship_errors_total",
+    "pm_fleet_machines", "pm_fleet_snapshot_age_seconds", "pm_fleet_planned_services", "pm_fleet_plan_expected_cost_saved",
+)
+
+
+class FleetCollector(Collector):
+    """The fleet's gauges from a snapshot, computed when Prometheus scrapes."""
+
+    def __init__(self, snapshot: Callable[[], Snapshot | None]):
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self.snapshot()
+        if snapshot is None:  # no daily run has published scores yet: no fleet figures rather than zeros
+            return
+        machines = GaugeMetricFamily("pm_fleet_machines", "Machines in the latest fleet scores, by risk level", labels=["risk_level"])
+        counts = Counter(score.risk_level for score in snapshot.ranked)
+        for level in RISK_LEVELS:
+            machines.add_metric([level], counts.get(level, 0))
+        yield machines
+        if snapshot.scored_at is not None:
+            age = (dt.datetime.now(dt.UTC) - snapshot.scored_at).total_seconds()
+            yield GaugeMetricFamily("pm_fleet_snapshot_age_seconds", "Seconds since the daily pipeline scored the fleet", value=age)
+        plan = snapshot.plan
+        if plan.first_day is not None:
+            planned = GaugeMetricFamily("pm_fleet_planned_services", "Services in the latest maintenance plan, by day of the plan "
+                                        "(1 is its first day)", labels=["plan_day"])
+            by_day = Counter((s.planned_day - plan.first_day).days + 1 for s in plan.services)
+            for day in sorted(by_day):
+                planned.add_metric([str(day)], by_day[day])
+            yield planned
+            yield GaugeMetricFamily("pm_fleet_plan_expected_cost_saved", "Expected cost the latest plan saves against servicing "
+                                    "no machine within its horizon", value=sum(s.expected_cost_saved for s in plan.services))
 
 
 def forget_dead_workers(folder: Path) -> list[int]:
@@ -28,11 +80,14 @@ def forget_dead_workers(folder: Path) -> list[int]:
 class MetricsController(Controller):
     path = "/metrics"
 
-    @get(summary="Prometheus metrics: requests, latency, predictions by risk, the model version each live worker serves")
-    async def metrics(self) -> Response:
+    @get(summary="Prometheus metrics: requests, latency, predictions by risk, the model version each live worker serves, "
+                 "the fleet by risk level and its maintenance plan")
+    async def metrics(self, state: State) -> Response:
         registry = REGISTRY
         if folder := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             forget_dead_workers(Path(folder))
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
-        return Response(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        fleet = CollectorRegistry()
+        fleet.register(FleetCollector(lambda: state.fleet.snapshot))
+        return Response(generate_latest(registry) + generate_latest(fleet), headers={"Content-Type": CONTENT_TYPE_LATEST})

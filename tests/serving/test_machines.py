@@ -1,6 +1,7 @@
 """Scores by machine id, from the fleet snapshot the daily pipeline publishes, hot-swapped when it is replaced."""
 
 import datetime as dt
+import re
 import time
 
 import polars as pl
@@ -10,7 +11,10 @@ from litestar.testing import TestClient
 from pm_assets.storage import paths
 from pm_assets.storage.atomic import write_atomic
 from pm_serving.app import create_app
+from pm_serving.metrics import EXPORTED
 from pm_serving.settings import Settings
+
+from .conftest import machine_payload
 
 
 @pytest.fixture
@@ -84,5 +88,13 @@ def test_the_plan_and_each_machine_s_planned_day_and_range(client):
         assert machine["planned_day"] == (first + dt.timedelta(days=1)).isoformat()
         assert machine["rul_lower"] <= machine["rul_hours"] <= machine["rul_upper"]
         assert client.get(f"/machines/{ids[3]}").json()["planned_day"] is None
+        # the fleet and its plan in /metrics, beside every other metric the dashboards may query
+        assert client.post("/predict", json=machine_payload()).status_code == 200
+        metrics = client.get("/metrics").text
+        assert set(EXPORTED) <= {line.split("{")[0].split(" ")[0] for line in metrics.splitlines() if line.startswith("pm_")}
+        assert 'pm_fleet_planned_services{plan_day="1"} 1.0' in metrics and 'pm_fleet_planned_services{plan_day="2"} 1.0' in metrics
+        assert "pm_fleet_plan_expected_cost_saved 1400.0" in metrics
+        by_risk = re.findall(r'^pm_fleet_machines\{risk_level="(\w+)"\} (\S+)$', metrics, re.MULTILINE)
+        assert sum(float(n) for _, n in by_risk) == len(ids) and {level for level, _ in by_risk} == {"low", "medium", "high"}
     finally:
         paths.maintenance_plan_snapshot_path().unlink()
