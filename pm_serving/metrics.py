@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 from pm_assets.core.models import RISK_LEVELS
 from pm_assets.core.processes import alive
 from pm_serving.fleet import Snapshot
+from pm_serving.model import LoadedModel
 
 #: Every metric name `/metrics` publishes (as Prometheus names them, with a histogram's or counter's suffixes).
 EXPORTED = (
@@ -34,17 +35,21 @@ EXPORTED = (
     "pm_predictions_total", "pm_model_version",
     "pm_inference_log_written_total", "pm_inference_log_dropped_total", "pm_inference_log_write_errors_total",
     "pm_inference_log_files_shipped_total", "pm_inference_log_ship_errors_total",
+    "pm_model_age_seconds",
     "pm_fleet_machines", "pm_fleet_snapshot_age_seconds", "pm_fleet_planned_services", "pm_fleet_plan_expected_cost_saved",
 )
 
 
 class FleetCollector(Collector):
-    """The fleet's gauges from a snapshot, computed when Prometheus scrapes."""
+    """The fleet's gauges from a snapshot, and the serving model's age, computed when Prometheus scrapes."""
 
-    def __init__(self, snapshot: Callable[[], Snapshot | None]):
-        self.snapshot = snapshot
+    def __init__(self, snapshot: Callable[[], Snapshot | None], model: Callable[[], LoadedModel | None]):
+        self.snapshot, self.model = snapshot, model
 
     def collect(self) -> Iterator[Metric]:
+        if (model := self.model()) is not None:  # days since the last retraining that won, as an operator reads it
+            yield GaugeMetricFamily("pm_model_age_seconds", "Seconds since the model this worker serves was trained and registered",
+                                    value=(dt.datetime.now(dt.UTC) - model.registered_at).total_seconds())
         snapshot = self.snapshot()
         if snapshot is None:  # no daily run has published scores yet: no fleet figures rather than zeros
             return
@@ -89,5 +94,5 @@ class MetricsController(Controller):
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
         fleet = CollectorRegistry()
-        fleet.register(FleetCollector(lambda: state.fleet.snapshot))
+        fleet.register(FleetCollector(lambda: state.fleet.snapshot, lambda: state.holder.current))
         return Response(generate_latest(registry) + generate_latest(fleet), headers={"Content-Type": CONTENT_TYPE_LATEST})

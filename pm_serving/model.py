@@ -31,6 +31,7 @@ class LoadedModel:
     version: str
     bundle: ModelBundle
     loaded_at: dt.datetime
+    registered_at: dt.datetime  # when the version was trained and registered
 
 
 class ModelHolder(WatchedFile):
@@ -88,7 +89,8 @@ class ModelHolder(WatchedFile):
             loaded.bundle.prepare_for_serving()
             if self.current is not None:  # set to 0, not removed: a multiprocess gauge keeps what it was last set to
                 MODEL_VERSION.labels(self.current.version).set(0)
-            self.current = LoadedModel(version=version, bundle=loaded.bundle, loaded_at=dt.datetime.now(dt.UTC))
+            self.current = LoadedModel(version=version, bundle=loaded.bundle, loaded_at=dt.datetime.now(dt.UTC),
+                                       registered_at=loaded.registered_at)
             self.last_error = None
             MODEL_VERSION.labels(version).set(1)
             log.info("worker %d serving %s v%s (%s)", os.getpid(), registry.MODEL_NAME, version, loaded.bundle.library)

@@ -105,13 +105,15 @@ class RegisteredModel:
     version: str
     run_id: str
     bundle: ModelBundle
+    registered_at: dt.datetime  # when the version was registered (its training run's end), UTC
 
 
 def load_version(version: str) -> RegisteredModel:
     mlflow.set_tracking_uri(tracking_uri())
     model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}")
     info = MlflowClient().get_model_version(MODEL_NAME, version)
-    return RegisteredModel(version=version, run_id=info.run_id, bundle=model.unwrap_python_model().bundle)
+    return RegisteredModel(version=version, run_id=info.run_id, bundle=model.unwrap_python_model().bundle,
+                           registered_at=dt.datetime.fromtimestamp(info.creation_timestamp / 1000, dt.UTC))
 
 
 def version_tags(version: str) -> dict[str, str]:
