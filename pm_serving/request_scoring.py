@@ -208,7 +208,7 @@ def checked(model: LoadedModel, sent: Sequence[Sent]) -> list[Machine]:
     unusual[1:] |= back
     unusual |= stamps > time.time_ns() // 1000 + MAX_CLOCK_AHEAD // _US
     flagged = np.flatnonzero(np.logical_or.reduceat(unusual, starts)) if unusual.any() else ()
-    machines = [Machine(m.machine_id, _history(m, slice(None)), m.explain, None) for m in sent]
+    looked_at: dict[int, Machine] = {}
     for k in flagged:  # in request order: the first machine with an error refuses the request
         m = sent[k]
         _possible(m.settings, m.where, m.columns, spec.settings, "settings")
@@ -216,8 +216,8 @@ def checked(model: LoadedModel, sent: Sequence[Sent]) -> list[Machine]:
         history = _history(m, _distinct_times(m.ts, spec.min_readings, m.where, m.columns))
         problem = (outside(spec.reading_ranges, spec.sensors, history.sensors) or outside(spec.reading_ranges, spec.settings, history.settings)
                    or _usability(history.sensors, spec.sensors, spec.min_readings))
-        machines[k] = Machine(m.machine_id, history, m.explain, problem)
-    return machines
+        looked_at[k] = Machine(m.machine_id, history, m.explain, problem)
+    return [looked_at.get(k) or Machine(m.machine_id, _history(m, slice(None)), m.explain, None) for k, m in enumerate(sent)]
 
 
 def _history(m: Sent, rows: np.ndarray | slice) -> MachineHistory:

@@ -5,6 +5,7 @@ holds the two equal), without a data frame: machines whose current life has the 
 readings are stacked and computed together, so a batch of 1,000 machines costs a few array passes.
 """
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,13 +41,10 @@ def _last_before(times: np.ndarray | None, last: np.datetime64) -> np.datetime64
     return done.max() if done.size else None
 
 
+@functools.lru_cache(maxsize=256)  # bounded: a long-running service sees lives of up to `max_readings` lengths
 def _linear(cfg: FeatureConfig, m: int) -> tuple[list[str], np.ndarray]:
     """The statistics of a life of `m` readings that are weighted sums over time (now, from the baseline, window
     means and slopes, EWMs): their names and one (statistics x m) matrix, so one product computes them all."""
-    return _LINEAR.get((cfg, m)) or _LINEAR.setdefault((cfg, m), _linear_weights(cfg, m))
-
-
-def _linear_weights(cfg: FeatureConfig, m: int) -> tuple[list[str], np.ndarray]:
     rows: dict[str, np.ndarray] = {"now": np.zeros(m), "from_baseline": np.zeros(m)}
     rows["now"][-1] = rows["from_baseline"][-1] = 1.0
     b = min(m, cfg.baseline_readings)
@@ -68,9 +66,6 @@ def _linear_weights(cfg: FeatureConfig, m: int) -> tuple[list[str], np.ndarray]:
 
 def _lengths(cfg: FeatureConfig, m: int) -> dict[str, int]:
     return {str(w): min(m, w) for w in cfg.windows} | ({"life": m} if cfg.life else {})
-
-
-_LINEAR: dict[tuple[FeatureConfig, int], tuple[list[str], np.ndarray]] = {}
 
 
 def _blocks(spec: FeatureSpec, settings: np.ndarray, sensors: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
