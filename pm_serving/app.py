@@ -28,7 +28,7 @@ from pm_serving.metrics import MetricsController
 from pm_serving.model import ModelHolder
 from pm_serving.settings import Settings
 
-OPEN_PATHS = {"/health"}
+OPEN_PATHS = {"/health", "/"}  # the page holds no data: what it shows comes from routes that ask for the key
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     prometheus = PrometheusConfig(app_name="pm_serving", prefix="pm", group_path=True)
     return Litestar(
-        route_handlers=[routes.health, routes.maintenance_plan, routes.ScoringController, routes.MachinesController, MetricsController],
+        route_handlers=[routes.planner_page, routes.health, routes.maintenance_plan, routes.ScoringController, routes.MachinesController, MetricsController],
         lifespan=[lifespan],
         guards=[require_api_key],
         middleware=[prometheus.middleware],

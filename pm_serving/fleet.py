@@ -2,8 +2,8 @@
 live warehouse, which its writer locks), hot-swapped like the model.
 
 `fleet_scores` writes `$PM_DATA_DIR/scores/fleet_scores.parquet` and `maintenance_plan` writes
-`scores/maintenance_plan.parquet`, each whole (write and rename). Either changing reloads both, so a
-machine's answer carries its planned day; each machine's answer is encoded once per snapshot, so
+`scores/maintenance_plan.parquet` and `machine_trends` `scores/machine_trends.parquet`, each whole (write and
+rename). Any of them changing reloads all, so a machine's answer carries its planned day; each machine's answer is encoded once per snapshot, so
 `GET /machines/{id}` costs a dictionary look-up. A replica without the data directory reads the same snapshots
 from the shared store the pipeline copies them to (`PM_SCORES_URL`, `pm_assets.storage.shared_snapshots`).
 """
@@ -17,7 +17,7 @@ import msgspec
 import polars as pl
 
 from pm_assets.storage.shared_snapshots import SharedSnapshots
-from pm_serving.schemas import MachineScore, PlannedService
+from pm_serving.schemas import MachineScore, MachineTrend, PlannedService
 from pm_serving.settings import Settings
 from pm_serving.watched import WatchedFile
 
@@ -31,11 +31,38 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class Trends:
+    """Each machine's rows of the trends snapshot, found by offset: a look-up slices, nothing is copied."""
+
+    frame: pl.DataFrame = field(default_factory=pl.DataFrame)  # sorted by machine, then time
+    rows: dict[str, tuple[int, int]] = field(default_factory=dict)  # machine id -> (first row, row count)
+
+    @classmethod
+    def read(cls, frame: pl.DataFrame | None) -> "Trends":
+        if frame is None or frame.is_empty():
+            return cls()
+        frame = frame.sort("machine_id", "ts")
+        counts = frame.group_by("machine_id", maintain_order=True).len()
+        starts = counts["len"].cum_sum() - counts["len"]
+        return cls(frame, dict(zip(counts["machine_id"].to_list(), zip(starts.to_list(), counts["len"].to_list()))))
+
+    def of(self, machine_id: str) -> MachineTrend | None:
+        if (at := self.rows.get(machine_id)) is None:
+            return None
+        rows = self.frame.slice(*at)
+        sensors = [c for c in rows.columns if c not in ("machine_id", "ts", "rul_hours", "rul_lower", "rul_upper")]
+        return MachineTrend(machine_id=machine_id, ts=[_utc(t) for t in rows["ts"].to_list()], rul_hours=rows["rul_hours"].to_list(),
+                            rul_lower=rows["rul_lower"].to_list(), rul_upper=rows["rul_upper"].to_list(),
+                            sensors_from_baseline={s: rows[s].to_list() for s in sensors})
+
+
+@dataclass(frozen=True)
 class Snapshot:
     encoded: dict[str, bytes] = field(default_factory=dict)  # machine id -> its MachineScore as JSON
     ranked: list[MachineScore] = field(default_factory=list)  # most urgent first
     scored_at: dt.datetime | None = None
     plan: Plan = field(default_factory=Plan)
+    trends: Trends = field(default_factory=Trends)
 
 
 def _utc(ts: dt.datetime | None) -> dt.datetime | None:
@@ -53,7 +80,7 @@ def read_plan(frame: pl.DataFrame | None) -> Plan:
     return Plan(services=services, plan_date=frame["plan_date"][0], first_day=first, model_version=str(frame["model_version"][0]))
 
 
-def read_snapshot(frame: pl.DataFrame, plan_frame: pl.DataFrame | None = None) -> Snapshot:
+def read_snapshot(frame: pl.DataFrame, plan_frame: pl.DataFrame | None = None, trends_frame: pl.DataFrame | None = None) -> Snapshot:
     """Scores most urgent first: high, medium, low risk, then the highest failure probability and the shortest RUL."""
     rank = {"high": 0, "medium": 1, "low": 2}
     plan = read_plan(plan_frame)
@@ -68,7 +95,7 @@ def read_snapshot(frame: pl.DataFrame, plan_frame: pl.DataFrame | None = None) -
     scores.sort(key=lambda s: (rank.get(s.risk_level, 3), -s.failure_probability, s.rul_hours))
     encoder = msgspec.json.Encoder()
     return Snapshot(encoded={s.machine_id: encoder.encode(s) for s in scores}, ranked=scores,
-                    scored_at=max((s.scored_at for s in scores), default=None), plan=plan)
+                    scored_at=max((s.scored_at for s in scores), default=None), plan=plan, trends=Trends.read(trends_frame))
 
 
 class FleetScores(WatchedFile):
@@ -76,7 +103,7 @@ class FleetScores(WatchedFile):
 
     def __init__(self, settings: Settings):
         super().__init__(settings.scores_path, settings.poll_seconds, settings.watcher_stale_seconds)
-        self.plan_path = settings.plan_path
+        self.companions = (settings.plan_path, settings.trends_path)  # read with the scores
         self.shared = SharedSnapshots(settings.scores_url) if settings.scores_url else None
         if self.shared:
             self.source = f"s3://{self.shared.bucket}/{self.shared.prefix}{self.path.name}"
@@ -84,12 +111,8 @@ class FleetScores(WatchedFile):
 
     def current_state(self) -> object:
         if self.shared:
-            return self.shared.version(self.path.name), self.shared.version(self.plan_path.name)
-        state = super().current_state()
-        try:
-            return state, self.plan_path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return state, None
+            return tuple(self.shared.version(path.name) for path in (self.path, *self.companions))
+        return super().current_state(), *(_mtime(path) for path in self.companions)
 
     def loaded(self) -> bool:
         # from the store, a new ETag is all that tells a change: a load follows each one
@@ -103,4 +126,11 @@ class FleetScores(WatchedFile):
 
     def load(self) -> None:
         scores = self._read(self.path)
-        self.snapshot = None if scores is None else read_snapshot(scores, self._read(self.plan_path))
+        self.snapshot = None if scores is None else read_snapshot(scores, *(self._read(path) for path in self.companions))
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None

@@ -1,4 +1,5 @@
-"""HTTP routes: liveness, readiness, model card, predictions from readings, the fleet's latest scores and maintenance plan.
+"""HTTP routes: liveness, readiness, model card, predictions from readings, the fleet's latest scores, trends and
+maintenance plan, and the planner's page over them.
 
 `/predict` (one machine, at most `max_readings` readings) is decoded and scored on the event loop:
 it costs about a millisecond. Batches are decoded and scored in a worker thread, so a body of many
@@ -9,9 +10,10 @@ import asyncio
 import datetime as dt
 import os
 import time
+from importlib import resources
 from typing import Annotated
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, MediaType, Response, get, post
 from litestar.datastructures import State
 from litestar.dto import DTOData
 from litestar.exceptions import NotFoundException
@@ -30,6 +32,7 @@ from pm_serving.schemas import (
     ColumnarBatchRequest,
     Health,
     MachineColumns,
+    MachineTrend,
     MaintenancePlan,
     ModelInfo,
     Prediction,
@@ -40,6 +43,8 @@ from pm_serving.schemas import (
 )
 
 PREDICTIONS = Counter("pm_predictions", "Predictions served, by risk level", ["risk_level"])
+#: The planner's page: one file, no build step, nothing fetched from elsewhere (it works offline).
+PLANNER_PAGE = resources.files("pm_serving").joinpath("static/planner.html").read_bytes()
 
 
 def _model(state: State) -> LoadedModel:
@@ -62,6 +67,12 @@ def _score_batch(state: State, model: LoadedModel, raw: bytes, shape: type[Batch
     convert = request_scoring.from_columns if columnar else request_scoring.from_readings
     sent = [convert(model, m, f"body.machines[{i}]", settings.max_readings) for i, m in enumerate(batch.machines)]
     return request_scoring.predict(model, request_scoring.checked(model, sent))
+
+
+@get("/", media_type=MediaType.HTML, include_in_schema=False)
+async def planner_page() -> Response[bytes]:
+    """The page itself holds no data: it asks the routes below, with the API key when one is set."""
+    return Response(PLANNER_PAGE, media_type=MediaType.HTML, headers={"Cache-Control": "no-cache"})
 
 
 @get("/health", summary="Liveness: the process answers")
@@ -126,9 +137,17 @@ class MachinesController(Controller):
     async def machine(self, machine_id: str, state: State) -> Response[bytes]:
         encoded = _snapshot(state).encoded.get(machine_id)
         if encoded is None:
-            shown = machine_id if len(machine_id) <= 100 else f"{machine_id[:100]}… ({len(machine_id)} characters)"
-            raise NotFoundException(f"no score for machine {shown!r} in the fleet snapshot")
+            raise NotFoundException(f"no score for machine {_shown(machine_id)} in the fleet snapshot")
         return Response(encoded, media_type="application/json")
+
+    @get("/{machine_id:str}/trend", summary="A machine's last two weeks: the RUL served and its range, and each sensor against "
+                                            "its life baseline (404 if unknown)")
+    async def trend(self, machine_id: str, state: State) -> MachineTrend:
+        trend = _snapshot(state).trends.of(machine_id)
+        if trend is None:
+            raise NotFoundException(f"no trend for machine {_shown(machine_id)} in the fleet snapshot (the daily job's machine_trends "
+                                    "publishes them)")
+        return trend
 
     @get("/", summary="The maintenance worklist: machines most urgent first, optionally of one risk level")
     async def worklist(self, state: State, risk: RiskLevel | None = None,
@@ -147,6 +166,10 @@ async def maintenance_plan(state: State, days: Annotated[int, Parameter(ge=1, le
     services = [s for s in plan.services if s.planned_day < until]
     return MaintenancePlan(plan_date=plan.plan_date, first_day=plan.first_day, services=services,
                            expected_cost_saved=float(sum(s.expected_cost_saved for s in services)), model_version=plan.model_version)
+
+
+def _shown(machine_id: str) -> str:
+    return repr(machine_id) if len(machine_id) <= 100 else f"{machine_id[:100]!r}… ({len(machine_id)} characters)"
 
 
 def _snapshot(state: State) -> Snapshot:

@@ -102,6 +102,18 @@ class PlannedService(msgspec.Struct):
     reason: str
 
 
+class MachineTrend(msgspec.Struct):
+    """A machine's last two weeks in six-hour steps: the RUL served and its range, and each sensor's distance from
+    the machine's own life baseline, in standard deviations of its operating regime (0: as when its life began)."""
+
+    machine_id: str
+    ts: list[dt.datetime]
+    rul_hours: list[float | None]
+    rul_lower: list[float | None]
+    rul_upper: list[float | None]
+    sensors_from_baseline: dict[str, list[float | None]]
+
+
 class MaintenancePlan(msgspec.Struct):
     """The services of the latest plan's first `days` days, day by day, the largest saving first within a day."""
 

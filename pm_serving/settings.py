@@ -19,6 +19,8 @@ class Settings:
     scores_path: Path = field(default_factory=paths.fleet_scores_snapshot_path)
     #: The maintenance plan the daily pipeline publishes, polled with the scores.
     plan_path: Path = field(default_factory=paths.maintenance_plan_snapshot_path)
+    #: Each machine's recent trends (the planner's page), polled with the scores.
+    trends_path: Path = field(default_factory=paths.machine_trends_snapshot_path)
     #: Read both snapshots from the shared store instead (`PM_SCORES_URL`, s3://bucket/prefix/), under the same names.
     scores_url: str | None = None
     poll_seconds: float = 5.0

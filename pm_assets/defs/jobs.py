@@ -2,7 +2,7 @@
 (a renamed asset is an import error here, not a job that silently skips it). The schedules, the sensors and `pm`'s
 in-process stages (`drivers.runner`, by the same assets' names) all build on these.
 
-- `daily`: a day's raw tables (unless sharded), its dbt marts, features, scores, checks and plan.
+- `daily`: a day's raw tables (unless sharded), its dbt marts, features, scores, checks, plan and machine trends.
 - `ingest_shard` (only when `PM_SHARDS` > 1): one machine shard of a day's raw tables.
 - `retrain`: feature spec (refitted only on new operating regimes) → training set → candidates → promotion → new reference.
 """
@@ -19,6 +19,7 @@ from pm_assets.defs.assets.performance import champion_predictions, model_perfor
 from pm_assets.defs.assets.plan import maintenance_plan
 from pm_assets.defs.assets.promotion import challenger_gate
 from pm_assets.defs.assets.training import training_set
+from pm_assets.defs.assets.trends import machine_trends
 from pm_assets.defs.partitions import SHARDS, daily_partitions, raw_partitions
 
 
@@ -28,11 +29,12 @@ def _names(*assets: dg.AssetsDefinition) -> tuple[str, ...]:
 
 RAW = (raw_telemetry, raw_events)
 #: After the raw tables and the daily dbt models (`dbt_daily_models`).
-DAY = (machine_features, champion_predictions, challenger_gate, drift_report, model_performance, fleet_scores, maintenance_plan)
+DAY = (machine_features, champion_predictions, challenger_gate, drift_report, model_performance, fleet_scores, maintenance_plan,
+       machine_trends)
 #: The feature spec first: kept as it is unless the fleet now runs in operating regimes it does not know.
 RETRAIN = (feature_spec, training_set, catboost_model, lightgbm_model, champion_model, reference_profile)
 #: What the day's scores need once a champion exists: the last steps of `daily`.
-SCORE = (fleet_scores, maintenance_plan)
+SCORE = (fleet_scores, maintenance_plan, machine_trends)
 #: The same by name, for `pm`'s in-process stages (`drivers.runner`).
 RAW_ASSETS, DAY_ASSETS, RETRAIN_ASSETS, SCORE_ASSETS = _names(*RAW), _names(*DAY), _names(*RETRAIN), _names(*SCORE)
 

@@ -83,6 +83,11 @@ def maintenance_plan_snapshot_path() -> Path:
     return data_dir() / "scores" / "maintenance_plan.parquet"
 
 
+def machine_trends_snapshot_path() -> Path:
+    """Each machine's recent sensor trends and predicted RUL, published whole for the planner's page."""
+    return data_dir() / "scores" / "machine_trends.parquet"
+
+
 # ---------- monitoring
 def reference_path() -> Path:
     """The champion's drift reference profile."""

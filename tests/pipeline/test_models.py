@@ -126,3 +126,32 @@ def test_a_champion_of_other_features_is_replaced_not_shadowed(own_registry, ins
     # put the module's features back for the other tests
     materialize("feature_spec", instance_=instance)
     materialize("machine_features", own_registry, instance_=instance)
+
+
+def test_machine_trends_show_the_served_rul_and_each_sensor_against_its_baseline(own_registry, instance):
+    first, day = own_registry[1] - dt.timedelta(days=1), own_registry[1]
+    materialize("training_set catboost_model lightgbm_model champion_model", instance_=instance, run_config=model_config())
+    champion = registry.alias_version(registry.CHAMPION)
+    materialize("catboost_model lightgbm_model champion_model", instance_=instance, run_config=model_config(iterations=2, learning_rate=0.01))
+    challenger = registry.alias_version(registry.CHALLENGER)
+    assert challenger not in (None, champion)  # scored in shadow beside the champion: its RULs must not be drawn
+    materialize("champion_predictions", (first, day), instance_=instance)
+    result = materialize("fleet_scores machine_trends", (day, day), instance_=instance)
+    trends = pl.read_parquet(paths.machine_trends_snapshot_path())
+    with duckdb.connect(str(paths.warehouse_path()), read_only=True) as con:
+        served = con.sql(f"select * from monitoring.predictions where model_version = '{champion}'").pl()
+        scored = con.sql("select machine_id from scores.fleet_scores").pl()
+    assert set(trends["machine_id"]) == set(scored["machine_id"])
+    assert (trends["ts"].dt.hour() % 6 == 0).all() and trends["ts"].max() < dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
+    # each step's RUL is the champion's prediction of the step's last reading
+    last = served.with_columns(pl.col("ts").dt.truncate("6h").alias("step")).sort("ts").group_by("machine_id", "step").last()
+    joined = trends.join(last, left_on=["machine_id", "ts"], right_on=["machine_id", "step"])
+    assert joined.height == trends.filter(pl.col("rul_hours").is_not_null()).height > 0
+    assert (joined["rul_hours"] - joined["predicted_rul"]).abs().max() < 1e-9
+    assert (joined["rul_lower"] <= joined["rul_hours"]).all() and (joined["rul_hours"] <= joined["rul_upper"]).all()
+    sensors = registry.load_version(champion).bundle.feature_spec.sensors
+    assert set(trends.columns) == {"machine_id", "ts", "rul_hours", "rul_lower", "rul_upper", *sensors}
+    # distances from the life baseline in standard deviations, not raw sensor units (in the hundreds)
+    assert trends.select(pl.col(sensors[0]).abs().median()).item() < 5
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == "machine_trends"]
+    assert event.materialization.metadata["machines"].value == scored.height
