@@ -2,12 +2,14 @@
 live warehouse, which its writer locks), hot-swapped like the model.
 
 `fleet_scores` writes `$PM_DATA_DIR/scores/fleet_scores.parquet` and `maintenance_plan` writes
-`scores/maintenance_plan.parquet` and `machine_trends` `scores/machine_trends.parquet`, each whole (write and
+`scores/maintenance_plan.parquet`, `machine_trends` `scores/machine_trends.parquet`, and `drift_report` and
+`model_performance` their latest figures (`scores/drift.json`, `scores/performance.json`), each whole (write and
 rename). Any of them changing reloads all, so a machine's answer carries its planned day; each machine's answer is encoded once per snapshot, so
 `GET /machines/{id}` costs a dictionary look-up. A replica without the data directory reads the same snapshots
 from the shared store the pipeline copies them to (`PM_SCORES_URL`, `pm_assets.storage.shared_snapshots`).
 """
 
+import dataclasses
 import datetime as dt
 import io
 from dataclasses import dataclass, field
@@ -20,6 +22,9 @@ from pm_assets.storage.shared_snapshots import SharedSnapshots
 from pm_serving.schemas import MachineScore, MachineTrend, PlannedService
 from pm_serving.settings import Settings
 from pm_serving.watched import WatchedFile
+
+#: The monitoring assets' figures published beside the scores (`shared_snapshots.publish_figures`).
+MONITORING_FIGURES = ("drift", "performance")
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class Snapshot:
     scored_at: dt.datetime | None = None
     plan: Plan = field(default_factory=Plan)
     trends: Trends = field(default_factory=Trends)
+    figures: dict[str, dict] = field(default_factory=dict)  # "drift", "performance" -> the latest day's figures
 
 
 def _utc(ts: dt.datetime | None) -> dt.datetime | None:
@@ -103,7 +109,9 @@ class FleetScores(WatchedFile):
 
     def __init__(self, settings: Settings):
         super().__init__(settings.scores_path, settings.poll_seconds, settings.watcher_stale_seconds)
-        self.companions = (settings.plan_path, settings.trends_path)  # read with the scores
+        # read with the scores: the plan, the trends, and the monitoring assets' latest figures (`/metrics`)
+        self.figures = tuple(settings.scores_path.with_name(f"{name}.json") for name in MONITORING_FIGURES)
+        self.companions = (settings.plan_path, settings.trends_path, *self.figures)
         self.shared = SharedSnapshots(settings.scores_url) if settings.scores_url else None
         if self.shared:
             self.source = f"s3://{self.shared.bucket}/{self.shared.prefix}{self.path.name}"
@@ -118,15 +126,23 @@ class FleetScores(WatchedFile):
         # from the store, a new ETag is all that tells a change: a load follows each one
         return self.snapshot is not None or self.shared is not None or not self.path.exists()
 
-    def _read(self, path: Path) -> pl.DataFrame | None:
+    def _bytes(self, path: Path) -> bytes | None:
         if self.shared:
-            data = self.shared.read(path.name)
-            return None if data is None else pl.read_parquet(io.BytesIO(data))
-        return pl.read_parquet(path) if path.exists() else None
+            return self.shared.read(path.name)
+        return path.read_bytes() if path.exists() else None
+
+    def _read(self, path: Path) -> pl.DataFrame | None:
+        data = self._bytes(path)
+        return None if data is None else pl.read_parquet(io.BytesIO(data))
 
     def load(self) -> None:
         scores = self._read(self.path)
-        self.snapshot = None if scores is None else read_snapshot(scores, *(self._read(path) for path in self.companions))
+        if scores is None:
+            self.snapshot = None
+            return
+        figures = {name: msgspec.json.decode(data) for name, path in zip(MONITORING_FIGURES, self.figures) if (data := self._bytes(path))}
+        snapshot = read_snapshot(scores, self._read(self.companions[0]), self._read(self.companions[1]))
+        self.snapshot = dataclasses.replace(snapshot, figures=figures)
 
 
 def _mtime(path: Path) -> int | None:

@@ -37,6 +37,8 @@ EXPORTED = (
     "pm_inference_log_files_shipped_total", "pm_inference_log_ship_errors_total",
     "pm_model_age_seconds",
     "pm_fleet_machines", "pm_fleet_snapshot_age_seconds", "pm_fleet_planned_services", "pm_fleet_plan_expected_cost_saved",
+    "pm_fleet_matured_failures", "pm_fleet_live_rul_rmse", "pm_fleet_rul_range_coverage",
+    "pm_fleet_drifted_sensor_share", "pm_fleet_prediction_psi",
 )
 
 
@@ -71,6 +73,25 @@ class FleetCollector(Collector):
             yield planned
             yield GaugeMetricFamily("pm_fleet_plan_expected_cost_saved", "Expected cost the latest plan saves against servicing "
                                     "no machine within its horizon", value=sum(s.expected_cost_saved for s in plan.services))
+        yield from _figures(snapshot.figures)
+
+
+def _figures(figures: dict[str, dict]) -> Iterator[Metric]:
+    """The monitoring assets' latest figures: a figure not judged yet is absent (no sample), never a 0."""
+    performance, drift = figures.get("performance", {}), figures.get("drift", {})
+    if "failures_caught" in performance:
+        failures = GaugeMetricFamily("pm_fleet_matured_failures", "Failures matured in model_performance's window, by whether the "
+                                     "alert caught them in time", labels=["outcome"])
+        failures.add_metric(["caught"], performance["failures_caught"])
+        failures.add_metric(["missed"], performance["failures_missed"])
+        yield failures
+    for name, source, key, help_text in (
+            ("pm_fleet_live_rul_rmse", performance, "live_rul_rmse", "Live RUL RMSE of the champion's matured predictions"),
+            ("pm_fleet_rul_range_coverage", performance, "rul_range_coverage", "Share of matured RULs inside their predicted range"),
+            ("pm_fleet_drifted_sensor_share", drift, "drifted_share", "Share of sensors drift_report found drifted on its latest day"),
+            ("pm_fleet_prediction_psi", drift, "prediction_psi", "PSI of the champion's predictions on drift_report's latest day")):
+        if key in source:
+            yield GaugeMetricFamily(name, help_text, value=source[key])
 
 
 def forget_dead_workers(folder: Path) -> list[int]:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import dagster as dg
 
+from pm_assets.defs.alerts import NOTHING_NEW, notify_all
 from pm_assets.defs.sensors import (SENSOR_NAME, TRIGGER_CHECK_TAG, TRIGGER_PARTITION_TAG, TRIGGER_TAGS, WATCHED_CHECKS,
                                      cooldown_seconds, evaluate)
 from pm_assets.drivers.healing import alarm_days_after, frozen_vs_healed
@@ -207,6 +208,9 @@ def stream(days: list[dt.date], drift_start: dt.date | None, log=print, retrain_
             retrain(decision)
         elif failed:
             log(f"  sensor: {decision.skip_message}")
+        for sensor, outcome in notify_all(instance()).items():  # only with PM_ALERT_WEBHOOK_URL set
+            if outcome != NOTHING_NEW:
+                log(f"  {sensor}: {outcome}")
         if on_day:
             on_day(summary)
     judge_healing(summary)

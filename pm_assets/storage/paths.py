@@ -83,6 +83,11 @@ def maintenance_plan_snapshot_path() -> Path:
     return data_dir() / "scores" / "maintenance_plan.parquet"
 
 
+def monitoring_snapshot_path(name: str) -> Path:
+    """The latest figures of a monitoring asset (`drift`, `performance`), published beside the scores for `/metrics`."""
+    return data_dir() / "scores" / f"{name}.json"
+
+
 def machine_trends_snapshot_path() -> Path:
     """Each machine's recent sensor trends and predicted RUL, published whole for the planner's page."""
     return data_dir() / "scores" / "machine_trends.parquet"
@@ -107,6 +112,11 @@ def inference_log_dir() -> Path:
 def retrain_sensor_cursor_path() -> Path:
     """What the retraining sensor has settled, for evaluations with and without a daemon."""
     return data_dir() / "monitoring" / "retrain_sensor_cursor.json"
+
+
+def alerts_dir() -> Path:
+    """What the alert sensors have told (their debounce state) and the alerts no receiver took (`undelivered.jsonl`)."""
+    return data_dir() / "alerts"
 
 
 # ---------- drivers

@@ -1,10 +1,13 @@
-"""The fleet's snapshots (scores, maintenance plan) on shared storage, for serving replicas without a shared disk.
+"""The fleet's snapshots (scores, maintenance plan, trends, the monitoring figures) on shared storage, for serving
+replicas without a shared disk.
 
 With `PM_SCORES_URL` (`s3://bucket/prefix/`) every snapshot the daily pipeline writes under `$PM_DATA_DIR/scores/`
 is also copied there under its file name, whole: an S3 put is atomic, so a reader sees the old object or the new
 one. Every replica polls the objects' ETags as it polls the champion alias, and reads a snapshot that changed.
 """
 
+import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +15,8 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import ClientError
 
-from pm_assets.storage import lake
+from pm_assets.storage import lake, paths
+from pm_assets.storage.atomic import write_atomic
 
 
 def scores_url() -> str | None:
@@ -57,6 +61,19 @@ class SharedSnapshots:
 def _absent(error: ClientError) -> bool:
     """Whether S3 answered that the object is not there (HEAD says 404, GET NoSuchKey)."""
     return error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
+def publish_figures(name: str, figures: dict[str, float | int | str]) -> Path:
+    """Write a monitoring asset's latest figures (`paths.monitoring_snapshot_path`) and publish them; a figure that is
+    not a finite number (not judged yet) is left out rather than written as NaN. Figures of a day before the published
+ones' (a backfill) are not published."""
+    kept = {k: v for k, v in figures.items() if not (isinstance(v, float) and not math.isfinite(v))}
+    path = paths.monitoring_snapshot_path(name)
+    if path.exists() and json.loads(path.read_text()).get("day", "") > str(figures.get("day", "")):
+        return path  # a backfill of an earlier day: the latest figures stay
+    write_atomic(path, json.dumps(kept))
+    publish(path)
+    return path
 
 
 def publish(path: Path) -> str | None:

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from litestar.testing import TestClient
 
-from pm_assets.storage import paths
+from pm_assets.storage import paths, shared_snapshots
 from pm_assets.storage.atomic import write_atomic
 from pm_serving.app import create_app
 from pm_serving.metrics import EXPORTED
@@ -74,6 +74,11 @@ def test_the_plan_and_each_machine_s_planned_day_and_range(client):
         "day_index": [i if i < 2 else None for i in range(len(ids))], "expected_cost_saved": [900.0, 500.0] + [0.0] * (len(ids) - 2),
         "failure_risk": [0.2] * len(ids), "cost_without_service": [3000.0] * len(ids), "rul_hours": scores["rul_hours"],
         "rul_lower": scores["rul_lower"], "rul_upper": scores["rul_upper"], "reason": ["why"] * len(ids), "model_version": ["1"] * len(ids)})
+    # the monitoring assets' latest figures, as drift_report and model_performance publish them
+    shared_snapshots.publish_figures("drift", {"day": "2025-03-01", "drifted_share": 0.25, "prediction_psi": float("nan")})
+    shared_snapshots.publish_figures("performance", {"day": "2025-03-01", "failures_caught": 3, "failures_missed": 1,
+                                                     "live_rul_rmse": 21.5, "rul_range_coverage": 0.875})
+    shared_snapshots.publish_figures("drift", {"day": "2025-02-27", "drifted_share": 0.5})  # a backfilled earlier day: not the latest
     write_atomic(paths.maintenance_plan_snapshot_path(), planned.write_parquet)
     try:
         deadline = time.monotonic() + 5
@@ -91,10 +96,15 @@ def test_the_plan_and_each_machine_s_planned_day_and_range(client):
         # the fleet and its plan in /metrics, beside every other metric the dashboards may query
         assert client.post("/predict", json=machine_payload()).status_code == 200
         metrics = client.get("/metrics").text
-        assert set(EXPORTED) <= {line.split("{")[0].split(" ")[0] for line in metrics.splitlines() if line.startswith("pm_")}
+        assert set(EXPORTED) - {"pm_fleet_prediction_psi"} <= {line.split("{")[0].split(" ")[0] for line in metrics.splitlines()
+                                                               if line.startswith("pm_")}
         assert 'pm_fleet_planned_services{plan_day="1"} 1.0' in metrics and 'pm_fleet_planned_services{plan_day="2"} 1.0' in metrics
         assert "pm_fleet_plan_expected_cost_saved 1400.0" in metrics
+        assert 'pm_fleet_matured_failures{outcome="caught"} 3.0' in metrics and 'pm_fleet_matured_failures{outcome="missed"} 1.0' in metrics
+        assert "pm_fleet_live_rul_rmse 21.5" in metrics and "pm_fleet_rul_range_coverage 0.875" in metrics
+        assert "pm_fleet_drifted_sensor_share 0.25" in metrics and "\npm_fleet_prediction_psi " not in metrics  # not judged: no sample
         by_risk = re.findall(r'^pm_fleet_machines\{risk_level="(\w+)"\} (\S+)$', metrics, re.MULTILINE)
         assert sum(float(n) for _, n in by_risk) == len(ids) and {level for level, _ in by_risk} == {"low", "medium", "high"}
     finally:
-        paths.maintenance_plan_snapshot_path().unlink()
+        for path in (paths.maintenance_plan_snapshot_path(), paths.monitoring_snapshot_path("drift"), paths.monitoring_snapshot_path("performance")):
+            path.unlink()

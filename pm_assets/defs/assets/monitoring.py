@@ -18,7 +18,7 @@ from pm_assets.core.drift import MIN_ROWS_PER_REGIME
 from pm_assets.core.drift_reference import EVIDENTLY_SAMPLE, DriftReference, compare
 from pm_assets.defs.partitions import daily_partitions, day_window
 from pm_assets.defs.resources import WarehouseResource
-from pm_assets.storage import feature_store, paths, registry
+from pm_assets.storage import feature_store, paths, registry, shared_snapshots
 from pm_assets.storage.predictions import PREDICTIONS_TABLE
 from pm_assets.storage.reference import write_reference
 
@@ -91,10 +91,14 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, warehou
         "psi_by_column": dg.MetadataValue.json({c: round(v, 4) for c, v in sorted(drift.scores.items(), key=lambda kv: -kv[1])}),
         **({"report": dg.MetadataValue.path(str(html))} if html else {}),
     })
+    shared_snapshots.publish_figures("drift", {"day": context.partition_key, "drifted_share": float(drift.drifted_share),
+                                               "prediction_psi": float(drift.prediction_psi), "champion_version": reference.version})
     top = dict(sorted(drift.residual_scores.items(), key=lambda kv: -kv[1])[:5])
     judged = any(np.isfinite(v) for v in drift.residual_scores.values())
     yield dg.AssetCheckResult(check_name="feature_drift", passed=not failed,
-                              description=None if judged else f"not judged: fewer than {MIN_ROWS_PER_REGIME} readings in every regime",
+                              description=(f"{drift.drifted_share:.0%} of the sensors drifted (at most {config.max_drifted_share:.0%}); "
+                                           f"largest PSI: {', '.join(f'{c} {v:.2f}' for c, v in list(top.items())[:3])}") if judged
+                              else f"not judged: fewer than {MIN_ROWS_PER_REGIME} readings in every regime",
                               metadata={"drifted_share": drift.drifted_share, "max_drifted_share": config.max_drifted_share,
                                         "psi_threshold": config.psi_threshold, "top_columns": dg.MetadataValue.json(top),
                                         "partition": context.partition_key})

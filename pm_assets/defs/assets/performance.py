@@ -13,7 +13,7 @@ from pm_assets.core.models import ModelBundle
 from pm_assets.core.scoring import with_predictions
 from pm_assets.defs.partitions import daily_partitions, day_window, single_run_backfill
 from pm_assets.defs.resources import WarehouseResource
-from pm_assets.storage import feature_store, registry
+from pm_assets.storage import feature_store, registry, shared_snapshots
 from pm_assets.storage.predictions import PREDICTIONS_TABLE, read_matured
 from pm_assets.storage.warehouse import create_table, table_columns, transaction
 
@@ -123,7 +123,14 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
         metadata={**metadata, "max_rmse_ratio": config.max_rmse_ratio, "min_caught_share": config.min_caught_share,
                   "partition": context.partition_key},
     )
-    yield coverage_check(rows, bundle, config, context.partition_key)
+    coverage = coverage_check(rows, bundle, config, context.partition_key)
+    yield coverage
+    caught = round(live["failures_caught_share"] * live["failures_judged"]) if live["failures_judged"] else 0
+    shared_snapshots.publish_figures("performance", {  # for /metrics and the fleet dashboard
+        "day": context.partition_key, "window_days": config.window_days, "model_version": version,
+        "failures_caught": caught, "failures_missed": int(live["failures_judged"]) - caught,
+        "live_rul_rmse": float(live["rul_rmse"]) if live["rul_rows"] else float("nan"),
+        "rul_range_coverage": coverage.metadata["live_coverage"].value})
 
 
 def coverage_check(rows: pl.DataFrame, bundle: ModelBundle, config: PerformanceConfig, partition: str) -> dg.AssetCheckResult:
