@@ -39,13 +39,25 @@ def measured(command: list[str]) -> tuple[float, float, str]:
 
 
 def step_seconds(job: str) -> dict[str, float]:
-    """Seconds per step of the latest run of `job` on the platform's instance."""
+    """Seconds per step of the latest run of `job` on the platform's instance, and of the whole run (`run`)."""
     import dagster as dg
 
     from pm_assets.drivers.runner import instance
 
     [run] = instance().get_runs(dg.RunsFilter(job_name=job), limit=1)
-    return {s.step_key: s.end_time - s.start_time for s in instance().get_run_step_stats(run.run_id)}
+    stats = instance().get_run_stats(run.run_id)
+    return {**{s.step_key: s.end_time - s.start_time for s in instance().get_run_step_stats(run.run_id)},
+            "run": stats.end_time - stats.start_time}
+
+
+def retrain_seconds(after: float) -> float:
+    """Seconds of the `retrain` runs started after `after` (a timestamp): `pm daily` retrains when a watched check fails."""
+    import dagster as dg
+
+    from pm_assets.drivers.runner import instance
+
+    runs = instance().get_runs(dg.RunsFilter(job_name="retrain", created_after=dt.datetime.fromtimestamp(after, dt.UTC)))
+    return sum((lambda st: st.end_time - st.start_time)(instance().get_run_stats(r.run_id)) for r in runs)
 
 
 def main() -> None:
@@ -91,9 +103,12 @@ def main() -> None:
             run_stages(train_stages((day(0), day(history - 1))), log=lambda line: None)
         materialize("champion_predictions", (day(max(0, history - MONITORED_DAYS)), day(history - 1)))
         print(f"history of {history} days ready in {time.perf_counter() - start:.0f}s (not measured)")
+        started = time.time()
         seconds, memory, _ = measured([pm, "daily", "--day", day(history).isoformat()])
-        results.append((history, seconds, memory, step_seconds("daily")))
-        print(f"  day {day(history)} after {history} days: {seconds:.1f}s, peak {memory:,.0f} MB")
+        steps, retrained = step_seconds("daily"), retrain_seconds(started)
+        results.append((history, seconds, memory, steps, retrained))
+        print(f"  day {day(history)} after {history} days: {seconds:.1f}s, peak {memory:,.0f} MB"
+              + (f" (of which a retraining a failed check asked for: {retrained:.0f}s)" if retrained else ""))
         materialize("raw_telemetry raw_events dbt_daily_models machine_features", (day(history), day(history)))
         done = history + 1
 
@@ -103,15 +118,19 @@ def main() -> None:
           "(target: a year of 2,000 machines <= 300 s, <= 4,096 MB)")
     if args.featurise_only:
         return
-    steps = list(results[0][3])
+    steps = [s for s in results[0][3] if s != "run"]
     print(f"\nfleet: {args.machines} machines x {args.readings_per_day} readings a day "
           f"({args.machines * args.readings_per_day:,} readings in the measured day)")
     print(f"{'stage (s)':<24}" + "".join(f"{f'{h} days':>12}" for h, *_ in results))
     for step in steps:
         print(f"{step:<24}" + "".join(f"{r[3].get(step, float('nan')):>12.1f}" for r in results))
+    print(f"{'daily run (s)':<24}" + "".join(f"{r[3]['run']:>12.1f}" for r in results))
+    print(f"{'retraining (s)':<24}" + "".join(f"{r[4]:>12.1f}" for r in results))
     print(f"{'pm daily wall (s)':<24}" + "".join(f"{r[1]:>12.1f}" for r in results))
     print(f"{'pm daily peak (MB)':<24}" + "".join(f"{r[2]:>12,.0f}" for r in results))
-    print(f"longest / shortest history wall time: {results[-1][1] / results[0][1]:.2f}x (target <= 1.3)")
+    # a retraining is another job, which the day's failed check asked for: the day's own cost is the wall without it
+    own = [r[1] - r[4] for r in results]
+    print(f"longest / shortest history, pm daily wall without a retraining: {own[-1] / own[0]:.2f}x (target <= 1.3)")
 
     seconds, memory, output = measured([pm, "train"])
     print(f"pm train on {histories[-1] + 1} days ({total_rows:,} readings landed): {seconds:.0f}s, peak {memory:,.0f} MB (target <= 4,096)")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pm_assets.core.features import FeatureConfig, build_features, fit_feature_spec
+from pm_assets.core.features import FeatureConfig, FeatureSpec, build_features, fit_feature_spec, regimes_changed
 from pm_assets.core.intervals import fit_intervals, interval_metrics, out_of_fold_ranges
 from pm_assets.core.labels import LabelConfig
 from pm_assets.core.metrics import rul_metrics
@@ -40,6 +40,16 @@ class BenchmarkResult:
     seconds: float
 
 
+def served_spec(training: pl.DataFrame, served: pl.DataFrame, features: FeatureConfig, seed: int) -> FeatureSpec:
+    """The feature spec as the platform keeps it (the `feature_spec` asset): fitted on the training engines, and fitted
+    again on every reading it has, the served engines' too (unlabelled), when those run in operating regimes the spec
+    does not know, so regimes and their normalisers cover conditions no training engine ran in. No label of the
+    served engines is used."""
+    spec = fit_feature_spec(training, features, seed=seed)
+    every = pl.concat([training, served.with_columns(("served-" + pl.col("machine_id")).alias("machine_id"))], how="diagonal_relaxed")
+    return fit_feature_spec(every, features, seed=seed) if regimes_changed(spec, every, seed) else spec
+
+
 def run(data_dir: Path, subset: str = "FD001", config: TrainConfig = TrainConfig(),
         features: FeatureConfig = FeatureConfig(), log=print, test_subset: str | None = None) -> BenchmarkResult:
     """Train on `subset`'s training engines and predict the test engines of `test_subset` (by default the same
@@ -50,7 +60,7 @@ def run(data_dir: Path, subset: str = "FD001", config: TrainConfig = TrainConfig
     train = load_cmapss(data_dir / f"train_{subset}.txt")
     test = load_cmapss(data_dir / f"test_{test_subset}.txt")
     label_config = LabelConfig()
-    spec = fit_feature_spec(train.telemetry, features, seed=config.seed)
+    spec = served_spec(train.telemetry, test.telemetry, features, config.seed)
     training = build_training_set(train.telemetry, train.events, spec, label_config)
     log(f"{subset}: {train.machines.height} training units, {training.height:,} rows, {len(spec.feature_names)} features, "
         f"windows {spec.config.windows}{' and the whole life' if spec.config.life else ''}, {len(spec.regime_centers)} operating regime(s), sensors {', '.join(spec.sensors)}")
@@ -109,7 +119,9 @@ def transfer_matrix(data_dir: Path, config: TrainConfig = TrainConfig(), feature
                     subsets: tuple[str, ...] = SUBSETS, log=print) -> dict[tuple[str, str], float]:
     """RUL RMSE over every labelled row of B's training engines for a model (the mean of both libraries) trained on A's
     training engines, for every ordered pair; on the diagonal, B's own engine-grouped CV over the same rows (the
-    yardstick: B's failures are never used to fit A's model)."""
+    yardstick: B's failures are never used to fit A's model). Each pair's feature spec is A's, refitted on A's and B's
+    readings where B runs in regimes A's spec does not know (`served_spec`): B's readings, not its labels, as the
+    platform has them when it serves B."""
     label_config = LabelConfig()
     data = {name: load_cmapss(Path(data_dir) / f"train_{name}.txt") for name in subsets}
     rmse: dict[tuple[str, str], float] = {}
@@ -122,12 +134,14 @@ def transfer_matrix(data_dir: Path, config: TrainConfig = TrainConfig(), feature
         own = every[0].filter(pl.col("rul").is_not_null())
         oof = np.mean([e.filter(pl.col("rul").is_not_null())["rul_pred"].to_numpy() for e in every], axis=0)
         rmse[a, a] = float(np.sqrt(np.mean((own["rul"].to_numpy() - oof) ** 2)))
-        models = _fit(LIBRARIES, training.select(spec.feature_names).to_numpy(), training["rul"].to_numpy(), config)
         for b in subsets:
             if b == a:
                 continue
-            judged = build_training_set(data[b].telemetry, data[b].events, spec, label_config).filter(pl.col("rul").is_not_null())
-            predicted = _predict(models, judged.select(spec.feature_names).to_numpy(), label_config)
+            pair = served_spec(data[a].telemetry, data[b].telemetry, features, config.seed)
+            trained = build_training_set(data[a].telemetry, data[a].events, pair, label_config)
+            models = _fit(LIBRARIES, trained.select(pair.feature_names).to_numpy(), trained["rul"].to_numpy(), config)
+            judged = build_training_set(data[b].telemetry, data[b].events, pair, label_config).filter(pl.col("rul").is_not_null())
+            predicted = _predict(models, judged.select(pair.feature_names).to_numpy(), label_config)
             rmse[a, b] = float(np.sqrt(np.mean((judged["rul"].to_numpy() - predicted) ** 2)))
         log(f"trained on {a} ({len(spec.regime_centers)} regime(s)): " + ", ".join(
             f"{b} {rmse[a, b]:.2f}" + (" (own CV)" if b == a else "") for b in subsets) + f"  ({time.perf_counter() - started:.0f} s)")

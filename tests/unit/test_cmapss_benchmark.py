@@ -68,3 +68,33 @@ def test_transfer_arguments_that_cannot_work_stop_with_one_line(arguments, messa
     with pytest.raises(SystemExit) as stopped:
         main(["benchmark", "cmapss", "--data-dir", str(tmp_path), *arguments])
     assert str(stopped.value.code).startswith(f"pm: error: {message}")
+
+
+def test_regimes_refitted_on_the_served_engines_readings_carry_a_model_to_new_flight_conditions(cmapss_dir):
+    """FD001 runs in one flight condition, FD002 in six. Fitted on FD001's readings alone, the spec puts all six in one
+    regime and normalises them wrongly; fitted on FD001's and FD002's readings (never FD002's labels), it finds the six
+    and a model trained on FD001's engines alone predicts FD002's far better."""
+    import numpy as np
+
+    from pm_assets.core.features import FeatureConfig, fit_feature_spec
+    from pm_assets.core.labels import LabelConfig
+    from pm_assets.core.models import LIBRARIES, TrainConfig, build_training_set
+    from pm_assets.experiments.cmapss_benchmark import _fit, _predict, served_spec
+    from pm_assets.sources.loaders.cmapss import load_cmapss
+
+    train, served = load_cmapss(cmapss_dir / "train_FD001.txt"), load_cmapss(cmapss_dir / "train_FD002.txt")
+    labels, config = LabelConfig(), TrainConfig(iterations=60)
+
+    def rmse(spec) -> float:
+        training = build_training_set(train.telemetry, train.events, spec, labels)
+        models = _fit(LIBRARIES[:1], training.select(spec.feature_names).to_numpy(), training["rul"].to_numpy(), config)
+        judged = build_training_set(served.telemetry, served.events, spec, labels).filter(pl.col("rul").is_not_null())
+        return float(np.sqrt(np.mean((judged["rul"].to_numpy() - _predict(models, judged.select(spec.feature_names).to_numpy(), labels)) ** 2)))
+
+    alone = fit_feature_spec(train.telemetry, FeatureConfig())
+    refitted = served_spec(train.telemetry, served.telemetry, FeatureConfig(), seed=0)
+    assert (len(alone.regime_centers), len(refitted.regime_centers)) == (1, 6)
+    assert rmse(refitted) < 0.6 * rmse(alone)
+    # served engines in the training engines' regimes (FD003: the same flight condition) leave the spec as it was
+    same = served_spec(train.telemetry, load_cmapss(cmapss_dir / "train_FD003.txt").telemetry, FeatureConfig(), seed=0)
+    assert np.array_equal(same.regime_mean, alone.regime_mean) and same.sensors == alone.sensors
