@@ -91,12 +91,15 @@ def read_snapshot(frame: pl.DataFrame, plan_frame: pl.DataFrame | None = None, t
     rank = {"high": 0, "medium": 1, "low": 2}
     plan = read_plan(plan_frame)
     planned_day = {s.machine_id: s.planned_day for s in plan.services}
+    # why the plan services a machine, or not: every machine's answer and the planner's page carry it
+    reasons = {} if plan_frame is None or plan_frame.is_empty() else dict(zip(plan_frame["machine_id"], plan_frame["reason"]))
     has_range = "rul_lower" in frame.columns  # a snapshot from before RUL ranges has none
     scores = [MachineScore(machine_id=row["machine_id"], as_of=_utc(row["ts"]), rul_hours=row["rul_hours"],
                            failure_probability=row["failure_probability"], risk_level=row["risk_level"],
                            top_sensors=list(row["top_sensors"] or []), model_version=str(row["model_version"]),
                            scored_at=_utc(row["scored_at"]), rul_lower=row["rul_lower"] if has_range else None,
-                           rul_upper=row["rul_upper"] if has_range else None, planned_day=planned_day.get(row["machine_id"]))
+                           rul_upper=row["rul_upper"] if has_range else None, planned_day=planned_day.get(row["machine_id"]),
+                           plan_reason=reasons.get(row["machine_id"]))
               for row in frame.iter_rows(named=True)]
     scores.sort(key=lambda s: (rank.get(s.risk_level, 3), -s.failure_probability, s.rul_hours))
     encoder = msgspec.json.Encoder()

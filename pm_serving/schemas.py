@@ -89,6 +89,7 @@ class MachineScore(msgspec.Struct):
     rul_lower: float | None = None  # the RUL's calibrated range
     rul_upper: float | None = None
     planned_day: dt.date | None = None  # its service day in the latest maintenance plan (null: none planned)
+    plan_reason: str | None = None  # why the plan services it that day, or does not (null: no plan yet)
 
 
 class PlannedService(msgspec.Struct):

@@ -93,6 +93,7 @@ def test_the_plan_and_each_machine_s_planned_day_and_range(client):
         assert machine["planned_day"] == (first + dt.timedelta(days=1)).isoformat()
         assert machine["rul_lower"] <= machine["rul_hours"] <= machine["rul_upper"]
         assert client.get(f"/machines/{ids[3]}").json()["planned_day"] is None
+        assert client.get(f"/machines/{ids[3]}").json()["plan_reason"] == "why"  # the plan's word on a machine it does not service too
         # the fleet and its plan in /metrics, beside every other metric the dashboards may query
         assert client.post("/predict", json=machine_payload()).status_code == 200
         metrics = client.get("/metrics").text

@@ -76,6 +76,8 @@ def test_the_plan_in_order_a_machine_s_trend_on_click_and_an_unknown_machine(sna
         assert len(services) == 3
         assert shown == services + [m for m in worklist if m not in services]  # the plan first, in its order, then the rest by urgency
         assert "3 services planned" in page.locator("#status").inner_text()
+        why = page.locator("#fleet tbody tr td.why").all_inner_texts()
+        assert why == [f"reason of {m}" for m in shown]  # the plan's reason for every machine, serviced or not
 
         page.locator(f"tr[data-machine='{services[2]}']").click()
         page.wait_for_selector("#machine svg >> nth=1")  # the RUL chart and the sensors' chart
