@@ -123,13 +123,6 @@ def expected_rmse(profile: dict[str, float], true_rul: np.ndarray, cap: float) -
     return float(np.sqrt(np.mean(np.where(bins >= 0, by_bin[bins.clip(0)], np.nan))))
 
 
-def should_promote(challenger: float, champion: float | None, margin: float = 0.0) -> bool:
-    """Promote when there is no champion, or the challenger's error is lower by more than `margin` (a fraction)."""
-    if not np.isfinite(challenger):
-        return False
-    return champion is None or not np.isfinite(champion) or challenger < champion * (1 - margin)
-
-
 def matured_performance(rul: np.ndarray, rul_pred: np.ndarray, label: np.ndarray, probability: np.ndarray, threshold: float,
                         hours_to_failure: np.ndarray, failure_id: np.ndarray, lead_window_hours: float,
                         min_lead_hours: float = 0.0) -> dict[str, float]:

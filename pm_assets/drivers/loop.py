@@ -50,7 +50,7 @@ class LoopSummary:
         lines += [f"{check} failed on {len(days)} day(s), {days[0]}..{days[-1]}" for check, days in failed.items()]
         lines += [f"retraining {r['day']} ({r['trigger']}): v{r['challenger_version']} {r['decision']}" for r in self.retrains]
         lines += [f"gate {g['day']}: {g['decision']} v{g['challenger_version']} against v{g['champion_version_before']}, live RUL RMSE "
-                  f"{g['challenger_rul_rmse']:.2f} vs {g['champion_rul_rmse']:.2f} ({g['basis']})" for g in self.gate_decisions]
+                  f"{g['challenger_rul_rmse']:.2f} vs {g['champion_rul_rmse']:.2f} ({g['basis']}; {g.get('why', '')})" for g in self.gate_decisions]
         lines += [f"after the promotion of {a['promoted']}: feature_drift failed on {a['alarm_days']} of {a['days_watched']} day(s)"
                   for a in self.alarms_after_promotion]
         if self.degraded_days is not None:
@@ -91,15 +91,16 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
 
 
 def _record_gate(summary: LoopSummary, day: dt.date, gate: dict, log) -> None:
-    summary.gate_decisions.append({"day": day.isoformat(), **{k: gate[k] for k in ("decision", "basis", "champion_version_before",
-                                                                                    "challenger_version", "champion_rul_rmse", "challenger_rul_rmse")}})
+    summary.gate_decisions.append({"day": day.isoformat(), **{k: gate[k] for k in ("decision", "why", "basis", "champion_version_before",
+                                                                                    "challenger_version", "champion_rul_rmse", "challenger_rul_rmse")},
+                                   "segments": gate.get("segments", {})})
     summary.metric_before = summary.metric_before or {"version": gate["champion_version_before"], "live_rul_rmse": gate["champion_rul_rmse"],
                                                       "basis": gate["basis"]}
     promoted = gate["decision"] == "promoted"
     summary.metric_after = {"version": gate["champion_version"], "basis": gate["basis"],
                             "live_rul_rmse": gate["challenger_rul_rmse"] if promoted else gate["champion_rul_rmse"]}
     log(f"  promotion gate: {gate['decision']} on {gate['basis']} (champion v{gate['champion_version_before']} live RMSE "
-        f"{gate['champion_rul_rmse']:.2f}, challenger v{gate['challenger_version']} {gate['challenger_rul_rmse']:.2f})")
+        f"{gate['champion_rul_rmse']:.2f}, challenger v{gate['challenger_version']} {gate['challenger_rul_rmse']:.2f}): {gate['why']}")
 
 
 def _failed_checks(result: dg.ExecuteInProcessResult) -> tuple[list[str], list[str]]:

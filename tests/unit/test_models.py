@@ -3,7 +3,7 @@ import pytest
 
 from pm_assets.core.features import fit_feature_spec
 from pm_assets.core.labels import LabelConfig
-from pm_assets.core.metrics import choose_threshold, mean_lead_time_hours, nasa_score, should_promote
+from pm_assets.core.metrics import choose_threshold, mean_lead_time_hours, nasa_score
 from pm_assets.core.models import FEW_ROWS, TrainConfig, build_training_set, fit_bundle, grouped_folds
 from pm_assets.sources.simulator import FleetConfig, simulate_fleet
 
@@ -35,13 +35,6 @@ def test_lead_time_counts_the_first_alert_before_each_failure():
     alert = np.array([False, True, True, False, False, True])
     failure = np.array([0, 0, 0, 1, 1, -1])
     assert mean_lead_time_hours(hours, alert, failure, window_hours=24) == pytest.approx(2.5)  # 5 h and a miss (0)
-
-
-@pytest.mark.parametrize("challenger, champion, margin, expected", [
-    (10.0, None, 0.0, True), (10.0, 12.0, 0.0, True), (12.5, 12.0, 0.0, False), (11.9, 12.0, 0.05, False), (float("nan"), 12.0, 0.0, False),
-])
-def test_promotion_needs_a_better_challenger(challenger, champion, margin, expected):
-    assert should_promote(challenger, champion, margin) is expected
 
 
 def test_same_data_gives_the_same_model():

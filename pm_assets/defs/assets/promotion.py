@@ -11,10 +11,11 @@ import dagster as dg
 import mlflow
 import polars as pl
 
-from pm_assets.core.metrics import live_metrics, should_promote
+from pm_assets.core.gate import compare, verdict
+from pm_assets.core.metrics import live_metrics
 from pm_assets.defs.partitions import daily_partitions, day_window
 from pm_assets.defs.resources import WarehouseResource
-from pm_assets.storage import registry
+from pm_assets.storage import feature_store, registry
 from pm_assets.storage.predictions import read_matured
 from pm_assets.storage.reference import write_reference
 
@@ -22,12 +23,16 @@ from pm_assets.storage.reference import write_reference
 class GateConfig(dg.Config):
     margin: float = 0.0  # the challenger's live RUL RMSE must be lower than the champion's by this fraction
     min_rows: int = 200  # matured rows both models predicted, needed to decide
+    min_machines: int = 10  # ... of at least this many machines (one machine's rows are strongly correlated)
+    min_failures: int = 2  # ... of which at least this many failed: RUL near failure is what matters most
     max_shadow_days: int = 14  # a challenger still undecided after this long is dropped
 
 
 @dg.asset(group_name="models", kinds={"mlflow"}, partitions_def=daily_partitions, deps=["champion_predictions", "machine_events"])
 def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Promote the challenger if its live RUL RMSE beats the champion's on the same matured rows; drop it if not."""
+    """Promote the challenger if its live RUL RMSE beats the champion's on the same matured rows of enough machines and
+    failures, or clearly beats it on one regime while not clearly worse overall; drop it only when it is clearly worse
+    (a bootstrap over machines, `core.gate`)."""
     champion, challenger = registry.alias_version(registry.CHAMPION), registry.alias_version(registry.CHALLENGER)
     if challenger is None or champion is None or challenger == champion:
         return dg.MaterializeResult(metadata={"decision": "no challenger", "champion_version": str(champion)})
@@ -36,19 +41,28 @@ def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, wareh
     bundles = {v: registry.load_version(v).bundle for v in (champion, challenger)}
     with warehouse.connect(read_only=True) as con:
         matured = read_matured(con, [champion, challenger], shadow_from, end, bundles[champion].label_config)
+        regimes = feature_store.read_rows(con, shadow_from, end, ["regime"])
     rows = {v: matured.filter((pl.col("model_version") == v) & pl.col("rul").is_not_null()) for v in (champion, challenger)}
     shared = rows[champion].select("machine_id", "ts").join(rows[challenger].select("machine_id", "ts"), on=["machine_id", "ts"])
     metrics = {v: live_metrics(rows[v].join(shared, on=["machine_id", "ts"]), bundles[v]) for v in (champion, challenger)}
     champion_rmse, challenger_rmse = metrics[champion]["rul_rmse"], metrics[challenger]["rul_rmse"]
-    if shared.height >= config.min_rows:
-        decision = "promoted" if should_promote(challenger_rmse, champion_rmse, config.margin) else "challenger lost"
-    elif (end - shadow_from).days > config.max_shadow_days:
+    paired = (rows[champion].select("machine_id", "ts", "rul", pl.col("predicted_rul").alias("champion"))
+              .join(rows[challenger].select("machine_id", "ts", pl.col("predicted_rul").alias("challenger")), on=["machine_id", "ts"])
+              .join(regimes, on=["machine_id", "ts"], how="left"))
+    cap = bundles[champion].label_config.rul_cap_hours
+    overall = compare(paired, cap)
+    segments = {f"regime {r}": compare(part, cap) for (r,), part in paired.partition_by("regime", as_dict=True).items()} \
+        if paired.height and paired["regime"].n_unique() > 1 else {}
+    decision, why = verdict(overall, segments, config.min_rows, config.min_machines, config.min_failures, config.margin)
+    if decision == "waiting" and (end - shadow_from).days > config.max_shadow_days:
         decision = "challenger expired"
-    else:
-        decision = "waiting"
-    metadata = {"decision": decision, "basis": f"{shared.height} matured rows both predicted since {shadow_from}",
+    metadata = {"decision": decision, "why": why, "basis": f"{shared.height} matured rows of {overall.machines} machines "
+                                                           f"({overall.failed_machines} failed) both predicted since {shadow_from}",
                 "champion_version_before": champion, "challenger_version": challenger, "margin": config.margin,
-                "champion_rul_rmse": float(champion_rmse), "challenger_rul_rmse": float(challenger_rmse), "rows": shared.height}
+                "champion_rul_rmse": float(champion_rmse), "challenger_rul_rmse": float(challenger_rmse), "rows": shared.height,
+                **{k: v for k, v in overall.figures("comparison_").items() if k.endswith(("difference", "lower", "upper", "machines"))},
+                "segments": dg.MetadataValue.json({name: {k: round(v, 3) if isinstance(v, float) else v for k, v in c.figures().items()}
+                                                   for name, c in segments.items()})}
     if decision == "waiting":
         return dg.MaterializeResult(metadata={**metadata, "champion_version": champion})
     registry.remove_alias(registry.CHALLENGER)
@@ -63,5 +77,5 @@ def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, wareh
         for role, version in (("champion", champion), ("challenger", challenger)):
             mlflow.log_metrics({f"{role}_live_{k}": float(v) for k, v in metrics[version].items() if v == v})
     context.log.info(f"{decision}: challenger v{challenger} live RMSE {challenger_rmse:.2f} vs champion v{champion} "
-                     f"{champion_rmse:.2f} on {shared.height} rows")
+                     f"{champion_rmse:.2f} on {shared.height} rows; {why}")
     return dg.MaterializeResult(metadata={**metadata, "champion_version": challenger if decision == "promoted" else champion})
