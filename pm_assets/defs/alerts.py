@@ -20,7 +20,7 @@ import polars as pl
 
 from pm_assets.core.alert_messages import Alert, evidence_of, machine_alerts
 from pm_assets.defs.jobs import retrain_job
-from pm_assets.defs.sensors import TRIGGER_CHECK_TAG, TRIGGER_PARTITION_TAG, WATCHED_CHECKS
+from pm_assets.defs.sensors import TRIGGER_CHECK_TAG, TRIGGER_PARTITION_TAG, latest_check_evaluations
 from pm_assets.storage import paths, webhook
 from pm_assets.storage.atomic import write_atomic
 
@@ -55,18 +55,17 @@ def machines(instance: dg.DagsterInstance, state: dict) -> tuple[list[Alert], di
 def checks(instance: dg.DagsterInstance, state: dict) -> tuple[list[Alert], dict]:
     after = state.get("last_record_id", 0)
     alerts, last = [], after
-    for key, record in instance.event_log_storage.get_latest_asset_check_execution_by_key(WATCHED_CHECKS).items():
-        evaluation = record.event.asset_check_evaluation if record.event else None
-        if evaluation is None or record.id <= after:
+    for check in latest_check_evaluations(instance):
+        if check.record_id <= after:
             continue
-        last = max(last, record.id)
-        if evaluation.passed or not state:  # the first evaluation only marks where telling starts
+        last = max(last, check.record_id)
+        if check.passed or not state:  # the first evaluation only marks where telling starts
             continue
-        metadata = {k: v.value for k, v in evaluation.metadata.items()}
-        day = metadata.pop("partition", "")
-        evidence = evaluation.description or evidence_of(metadata)  # the check's own verdict, where it states one
-        alerts.append(Alert(f"check {key.name}", f"Check {key.name} of {key.asset_key.to_user_string()} failed{f' on {day}' if day else ''}",
-                            evidence, _run_url(record.run_id)))
+        day = check.partition
+        evidence = check.description or evidence_of(check.metadata)  # the check's own verdict, where it states one
+        alerts.append(Alert(f"check {check.key.name}",
+                            f"Check {check.key.name} of {check.key.asset_key.to_user_string()} failed{f' on {day}' if day else ''}",
+                            evidence, _run_url(check.run_id)))
     return alerts, {"last_record_id": last}
 
 

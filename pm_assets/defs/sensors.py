@@ -77,16 +77,36 @@ def decide(failures: list[FailedCheck], cursor: dict, cooldown: float,
     return request, {**advanced, "last_request_at": now}
 
 
-def _failures(instance: dg.DagsterInstance) -> list[FailedCheck]:
-    records = instance.event_log_storage.get_latest_asset_check_execution_by_key(WATCHED_CHECKS)
-    failures = []
-    for key, record in records.items():
+@dataclass(frozen=True)
+class CheckEvaluation:
+    """A watched check's latest evaluation, as the retraining sensor and the alerts read it."""
+
+    key: dg.AssetCheckKey
+    passed: bool
+    partition: str
+    record_id: int
+    run_id: str
+    description: str | None
+    metadata: dict
+
+
+def latest_check_evaluations(instance: dg.DagsterInstance) -> list[CheckEvaluation]:
+    """The latest evaluation of each watched check, oldest first (a check never evaluated is left out)."""
+    evaluations = []
+    for key, record in instance.event_log_storage.get_latest_asset_check_execution_by_key(WATCHED_CHECKS).items():
         evaluation = record.event.asset_check_evaluation if record.event else None
-        if evaluation is None or evaluation.passed:
+        if evaluation is None:
             continue
-        partition = evaluation.metadata.get("partition")
-        failures.append(FailedCheck(key.name, str(partition.value if partition else ""), record.id, record.run_id))
-    return failures
+        metadata = {k: v.value for k, v in evaluation.metadata.items()}
+        partition = str(metadata.pop("partition", "") or "")
+        evaluations.append(CheckEvaluation(key, evaluation.passed, partition, record.id, record.run_id,
+                                           evaluation.description, metadata))
+    return sorted(evaluations, key=lambda e: e.record_id)
+
+
+def _failures(instance: dg.DagsterInstance) -> list[FailedCheck]:
+    return [FailedCheck(e.key.name, e.partition, e.record_id, e.run_id)
+            for e in latest_check_evaluations(instance) if not e.passed]
 
 
 def _cursor(dagster_cursor: str | None) -> dict:

@@ -45,12 +45,12 @@ def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, wareh
     rows = {v: matured.filter((pl.col("model_version") == v) & pl.col("rul").is_not_null()) for v in (champion, challenger)}
     shared = rows[champion].select("machine_id", "ts").join(rows[challenger].select("machine_id", "ts"), on=["machine_id", "ts"])
     metrics = {v: live_metrics(rows[v].join(shared, on=["machine_id", "ts"]), bundles[v]) for v in (champion, challenger)}
-    champion_rmse, challenger_rmse = metrics[champion]["rul_rmse"], metrics[challenger]["rul_rmse"]
     paired = (rows[champion].select("machine_id", "ts", "rul", pl.col("predicted_rul").alias("champion"))
               .join(rows[challenger].select("machine_id", "ts", pl.col("predicted_rul").alias("challenger")), on=["machine_id", "ts"])
               .join(regimes, on=["machine_id", "ts"], how="left"))
     cap = bundles[champion].label_config.rul_cap_hours
     overall = compare(paired, cap)
+    champion_rmse, challenger_rmse = overall.champion_rmse, overall.challenger_rmse  # the figures the verdict is drawn from
     segments = {f"regime {r}": compare(part, cap) for (r,), part in paired.partition_by("regime", as_dict=True).items()} \
         if paired.height and paired["regime"].n_unique() > 1 else {}
     decision, why = verdict(overall, segments, config.min_rows, config.min_machines, config.min_failures, config.margin)
