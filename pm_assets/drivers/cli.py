@@ -386,8 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--engines-per-subset", type=int, help="with --quarters: only each file's first engines (a shorter replay)")
     replay.add_argument("--cooldown-days", type=float, default=3, help="with --quarters: retraining cooldown, in replayed days")
     replay.add_argument("--report", action="store_true",
-                        help="with --quarters: the per-quarter table of a stopped replay's finished days, without streaming more "
-                             "(run without it, a stopped replay goes on where it stopped)")
+                        help="with --quarters: the per-quarter table of a replay's finished days (stopped or complete), judged again "
+                             "without streaming more (run without it, a stopped replay goes on where it stopped)")
     replay.set_defaults(func=cmd_replay)
 
     daily = commands.add_parser("daily", help="run the `daily` job (and the retraining sensor) for the landed days not done yet")

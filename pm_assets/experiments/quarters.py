@@ -14,10 +14,11 @@ import hashlib
 import json
 import time
 
+import numpy as np
 import polars as pl
 
 from pm_assets.core.features import fit_feature_spec
-from pm_assets.core.models import ModelBundle, TrainConfig, build_training_set, cross_validate
+from pm_assets.core.models import ModelBundle, TrainConfig, build_training_set, cross_validate, make_estimator, sample_rows
 from pm_assets.core.policies import table as policy_table
 from pm_assets.core.scoring import with_predictions
 from pm_assets.core.metrics import live_metrics
@@ -77,14 +78,64 @@ def _oracle(con, engines: list[str], rows: pl.DataFrame, bundle, config: TrainCo
     return judged, dataclasses.replace(bundle, threshold=validation.threshold)
 
 
-def _compared(serving: pl.DataFrame, frozen: pl.DataFrame, oracle: pl.DataFrame, bundles: tuple[ModelBundle, ModelBundle, ModelBundle],
-              frozen_version: str) -> dict:
-    """The three models' live metrics on the same rows, and how the serving champion stands against the other two."""
+def _daily_retrained(con, judged: pl.DataFrame, bundle, config: TrainConfig, log=print) -> pl.DataFrame:
+    """`judged` (machine_id, ts) predicted by the daily-retrain oracle: each day, a model trained that morning on every
+    row of every engine whose truth was known by then (its engine had failed, or it had run a RUL cap since), with no
+    gate and no cooldown: the best a policy could serve with the information available.
+
+    Its features are fitted, without labels, on every engine's readings, as the platform refits them on all it has."""
+    readings = con.sql(f"select {feature_store.READING_COLUMNS} from machine_timeseries").pl()
+    events = con.sql("select machine_id, ts, event_type from machine_events").pl()
+    spec = fit_feature_spec(readings, bundle.feature_spec.config)
+    rows = build_training_set(readings, events, spec, bundle.label_config).filter(pl.col("rul").is_not_null())
+    cap = bundle.label_config.rul_cap_hours
+    known = known_from(rows, cap)
+    X = rows.select(spec.feature_names).to_numpy()
+    rul = rows["rul"].to_numpy()
+    wanted = judged.select("machine_id", "ts").unique().join(rows.select("machine_id", "ts").with_row_index("_row"), on=["machine_id", "ts"])
+    days = wanted.with_columns(pl.col("ts").dt.truncate("1d").alias("_day")).partition_by("_day", as_dict=True)
+    predicted, started = [], time.monotonic()
+    for k, ((day,), part) in enumerate(sorted(days.items())):
+        train = sample_rows(known <= day.replace(tzinfo=dt.UTC).timestamp() / 3600, config.max_train_rows, config.seed)
+        if len(train) == 0:
+            continue
+        model = make_estimator(ORACLE_LIBRARY, "rul", config).fit(X[train], rul[train])
+        at = part["_row"].to_numpy()
+        predicted.append(part.select("machine_id", "ts").with_columns(
+            pl.Series("predicted_rul", np.clip(model.predict(X[at]), 0, cap))))
+        if (k + 1) % 10 == 0:
+            log(f"    daily-retrain oracle: {k + 1} of {len(days)} days ({time.monotonic() - started:.0f} s)")
+    return pl.concat(predicted) if predicted else pl.DataFrame(schema={"machine_id": pl.String, "ts": pl.Datetime, "predicted_rul": pl.Float64})
+
+
+def known_from(rows: pl.DataFrame, cap: float) -> np.ndarray:
+    """Hours since the epoch from which each row's capped RUL is known: its engine's failure, or a cap after the row
+    (by then the RUL is at least the cap), whichever comes first.
+
+    >>> rows = pl.DataFrame({"ts": [dt.datetime(1970, 1, 1, 10)] * 2, "hours_to_failure": [5.0, None]})
+    >>> known_from(rows, cap=125.0).tolist()
+    [15.0, 135.0]
+    """
+    hours = rows["ts"].dt.epoch("s").to_numpy() / 3600
+    return hours + np.fmin(rows["hours_to_failure"].cast(pl.Float64).fill_null(np.nan).to_numpy(), cap)
+
+
+def _compared(serving: pl.DataFrame, frozen: pl.DataFrame, oracle: pl.DataFrame, retrained: pl.DataFrame,
+              bundles: tuple[ModelBundle, ModelBundle, ModelBundle], frozen_version: str) -> dict:
+    """The models' live metrics on the same rows, and how the serving champion stands against the others (the
+    daily-retrain oracle is judged on its RUL alone: it has no failure model)."""
     row = {"serving": _metrics(serving, bundles[0]), "frozen": {"version": frozen_version, **_metrics(frozen, bundles[1])},
-           "cross_validated": _metrics(oracle, bundles[2])}
+           "cross_validated": _metrics(oracle, bundles[2]), "daily_retrain": rul_metrics_of(retrained)}
     row["serving_vs_cross_validated"] = row["serving"]["rul_rmse"] / row["cross_validated"]["rul_rmse"] - 1
+    row["serving_vs_daily_retrain"] = row["serving"]["rul_rmse"] / row["daily_retrain"]["rul_rmse"] - 1
     row["serving_vs_frozen"] = 1 - row["serving"]["rul_rmse"] / row["frozen"]["rul_rmse"]
     return row
+
+
+def rul_metrics_of(rows: pl.DataFrame) -> dict:
+    """RUL RMSE and rows of `rows`' predictions against their truth."""
+    errors = (rows["predicted_rul"] - rows["rul"]).to_numpy()
+    return {"rul_rmse": float(np.sqrt(np.mean(errors ** 2))) if len(errors) else float("nan"), "rul_rows": len(errors)}
 
 
 def late_days(quarter: Quarter) -> int:
@@ -97,7 +148,7 @@ def late_days(quarter: Quarter) -> int:
 
 
 def quarter_table(quarters: list[Quarter], summary: LoopSummary, frozen: str, end: dt.datetime,
-                  config: TrainConfig = TrainConfig()) -> list[dict]:
+                  config: TrainConfig = TrainConfig(), log=print) -> list[dict]:
     """Per quarter: days each check failed, retrainings, promotions (and the alarm days after them), and the
     live metrics of the serving champion, the frozen first champion and the out-of-fold best on the same
     matured rows of the quarter's engines, truth as known at `end`."""
@@ -107,10 +158,14 @@ def quarter_table(quarters: list[Quarter], summary: LoopSummary, frozen: str, en
                            schema={"day": pl.Date, "champion": pl.String})
     table = []
     with warehouse.connect(paths.warehouse_path(), read_only=True) as con:
+        judged = {}
         for quarter in quarters:
             served = _served(con, quarter.engines, serving)
             since = served["ts"].min() if served.height else end
-            rows = with_labels(con, served, since, end, label_config).filter(pl.col("rul").is_not_null())
+            judged[quarter.name] = served, since, with_labels(con, served, since, end, label_config).filter(pl.col("rul").is_not_null())
+        daily = _daily_retrained(con, pl.concat([rows.select("machine_id", "ts") for _, _, rows in judged.values()]), frozen_bundle, config, log)
+        for quarter in quarters:
+            served, since, rows = judged[quarter.name]
             checks: dict[str, int] = {}
             for failed in summary.failed_checks:
                 if _in(failed["day"], quarter):
@@ -131,12 +186,13 @@ def quarter_table(quarters: list[Quarter], summary: LoopSummary, frozen: str, en
                 mine = with_predictions(frozen_bundle, feature_store.read_rows_of(con, frozen_bundle.feature_spec, since, end).join(
                     rows.select(TRUTH_COLUMNS), on=["machine_id", "ts"]))
                 oracle, oracle_bundle = _oracle(con, quarter.engines, rows, frozen_bundle, config)
+                retrained = rows.select(TRUTH_COLUMNS).join(daily, on=["machine_id", "ts"]).with_columns(failure_probability=None)
                 bundles = (dataclasses.replace(frozen_bundle, threshold=0.5), frozen_bundle, oracle_bundle)
-                row |= _compared(alerts, mine, oracle, bundles, frozen)
+                row |= _compared(alerts, mine, oracle, retrained, bundles, frozen)
                 # by the end of the quarter: the rows predicted on its last days, by the champions serving then
                 late = dt.datetime.combine(quarter.last_day - dt.timedelta(days=late_days(quarter) - 1), dt.time())
                 until = dt.datetime.combine(quarter.last_day + dt.timedelta(days=1), dt.time())
-                on_late = [frame.filter(pl.col("ts").is_between(late, until, closed="left")) for frame in (alerts, mine, oracle)]
+                on_late = [frame.filter(pl.col("ts").is_between(late, until, closed="left")) for frame in (alerts, mine, oracle, retrained)]
                 if on_late[0]["rul"].is_not_null().any():
                     row["last_days"] = {"from": late.date().isoformat(), "to": quarter.last_day.isoformat(), **_compared(*on_late, bundles, frozen)}
             table.append(row)
@@ -144,16 +200,17 @@ def quarter_table(quarters: list[Quarter], summary: LoopSummary, frozen: str, en
 
 
 def _figures(name: str, engines: int | str, row: dict, events: str) -> str:
-    s, f, cv = row["serving"], row["frozen"], row["cross_validated"]
+    s, f, cv, daily = row["serving"], row["frozen"], row["cross_validated"], row["daily_retrain"]
     recall = "/".join(f"{m['failure_recall']:.2f}" for m in (s, f, cv))
-    return (f"{name:<8}{engines:>8}{s['rul_rows']:>8}{s['rul_rmse']:>9.2f}{f['rul_rmse']:>8.2f}{cv['rul_rmse']:>9.2f}"
-            f"{row['serving_vs_cross_validated']:>+9.0%}{row['serving_vs_frozen']:>+10.0%}{recall:>16}  {events}")
+    return (f"{name:<8}{engines:>8}{s['rul_rows']:>8}{s['rul_rmse']:>9.2f}{f['rul_rmse']:>8.2f}{daily['rul_rmse']:>8.2f}{cv['rul_rmse']:>9.2f}"
+            f"{row['serving_vs_daily_retrain']:>+10.0%}{row['serving_vs_cross_validated']:>+9.0%}{row['serving_vs_frozen']:>+10.0%}"
+            f"{recall:>16}  {events}")
 
 
 def describe(table: list[dict]) -> list[str]:
     """One line per quarter."""
-    lines = [f"{'quarter':<8}{'engines':>8}{'rows':>8}{'serving':>9}{'frozen':>8}{'CV best':>9}{'vs best':>9}{'vs frozen':>10}"
-             f"{'recall s/f/cv':>16}  checks failed (days); retrainings; promotions"]
+    lines = [f"{'quarter':<8}{'engines':>8}{'rows':>8}{'serving':>9}{'frozen':>8}{'daily':>8}{'CV best':>9}{'vs daily':>10}{'vs best':>9}"
+             f"{'vs frozen':>10}{'recall s/f/cv':>16}  checks failed (days); retrainings; promotions"]
     for row in table:
         checks = ", ".join(f"{check} {n}" for check, n in row["failed_check_days"].items()) or "none"
         events = f"{checks}; {len(row['retrainings'])} retraining(s); " + (", ".join(
@@ -177,13 +234,14 @@ def _write_report(report: dict) -> None:
     write_atomic(paths.replay_report_path(), json.dumps(loop.no_nan(report), indent=2, default=str, allow_nan=False))
 
 
-def saved_progress(plan: QuarterPlan) -> dict | None:
-    """The report a stopped replay of `plan` wrote after its last finished day (None: none, another plan's, or finished)."""
+def saved_progress(plan: QuarterPlan, finished_too: bool = False) -> dict | None:
+    """The report a replay of `plan` wrote after its last finished day (None: none, another plan's, or finished
+    unless `finished_too`)."""
     path = paths.replay_report_path()
     if not path.exists():
         return None
     report = json.loads(path.read_text())
-    return report if report.get("plan") == plan_id(plan) and not report.get("complete") else None
+    return report if report.get("plan") == plan_id(plan) and (finished_too or not report.get("complete")) else None
 
 
 def _first_champion(plan: QuarterPlan, ops: dict, log) -> str:
@@ -230,10 +288,11 @@ def run(plan: QuarterPlan, cooldown_days: float = 3.0, candidate_config: dict | 
 
 
 def report_stopped(plan: QuarterPlan, candidate_config: dict | None = None, log=print) -> list[dict]:
-    """The per-quarter table of a stopped replay's finished days, without streaming more (written to its report)."""
-    progress = saved_progress(plan)
+    """The per-quarter table of a replay's finished days, stopped or complete, judged again without streaming more
+    (written to its report)."""
+    progress = saved_progress(plan, finished_too=True)
     if not progress:
-        raise FileNotFoundError(f"no stopped replay of this plan to report on in {paths.replay_report_path()}")
+        raise FileNotFoundError(f"no replay of this plan to report on in {paths.replay_report_path()}")
     summary = LoopSummary.from_dict(progress["summary"])
     loop.judge_healing(summary)
     table = report_on(plan, summary, progress["frozen"], candidate_config, log)
@@ -250,7 +309,7 @@ def report_on(plan: QuarterPlan, summary: LoopSummary, frozen: str, candidate_co
     last = dt.date.fromisoformat(summary.days[-1]["day"])
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time())
     table = quarter_table(plan.quarters, summary, frozen, end,
-                          TrainConfig(**{k: v for k, v in (candidate_config or {}).items() if k in ("iterations", "n_folds", "seed")}))
+                          TrainConfig(**{k: v for k, v in (candidate_config or {}).items() if k in ("iterations", "n_folds", "seed")}), log)
     for line in describe(table):
         log(f"  {line}")
     for line in summary.describe():

@@ -63,7 +63,9 @@ def test_the_quarterly_replay_heals_across_operating_regimes(cmapss_dir, data_di
     for row in table:
         # the three models judged on the same matured rows of the quarter's engines
         assert row["serving"]["rul_rows"] == row["frozen"]["rul_rows"] == row["cross_validated"]["rul_rows"] > 0, row
-        assert all(row[model]["rul_rmse"] > 0 for model in ("serving", "frozen", "cross_validated"))
+        assert all(row[model]["rul_rmse"] > 0 for model in ("serving", "frozen", "cross_validated", "daily_retrain"))
+        # the daily-retrain oracle judged on the same rows (each predicted by a model fitted that morning)
+        assert row["daily_retrain"]["rul_rows"] == row["serving"]["rul_rows"], row
     # by the end of a quarter: its last day's rows, a part of the whole
     end = table[0]["last_days"]
     assert 0 < end["serving"]["rul_rows"] == end["cross_validated"]["rul_rows"] < table[0]["serving"]["rul_rows"]
