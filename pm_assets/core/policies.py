@@ -7,7 +7,9 @@ Each rule picks today's services among the machines that are running, at most `c
   interval that minimises the cost per day over the lives seen in the history, renewal-reward style);
 - alert: every machine whose failure probability is at or above the model's alert threshold, riskiest first;
 - oracle: knows each failure time; services a machine on the last day it can without missing another
-  machine's deadline (earliest deadline first), so it throws away less than a day of life per service.
+  machine's deadline (earliest deadline first), so it throws away less than a day of life per service. On
+  recorded lives, where every life is known in advance, it is the least-cost schedule of all of them at once
+  (`recorded_policies.oracle_schedule`).
 """
 
 from dataclasses import dataclass

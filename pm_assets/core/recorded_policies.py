@@ -16,8 +16,8 @@ import numpy as np
 import polars as pl
 
 from pm_assets.core.intervals import RulIntervals
-from pm_assets.core.planning import PlanCosts, PlanInput, plan
-from pm_assets.core.policies import POLICIES, PolicyOutcome, pick_alerts, pick_fixed_interval, pick_oracle
+from pm_assets.core.planning import PlanCosts, PlanInput, plan, solve
+from pm_assets.core.policies import POLICIES, PolicyOutcome, pick_alerts, pick_fixed_interval
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def evaluate(lives: list[Life], predictions: pl.DataFrame, models: dict[str, Mod
     """Every policy over `days` (integer days since the origin). `predictions`: machine_id, day, rul_pred, probability,
     model_version (whose entry in `models` judges it)."""
     logged = {key[0]: (g["day"].to_numpy(), g) for key, g in predictions.sort("day").group_by("machine_id")}
-    outcomes = {}
+    outcomes, schedule = {}, oracle_schedule(lives, days, costs)
     for policy in POLICIES:
         outcome = PolicyOutcome(policy, days=len(days), capacity=costs.capacity, life_used=[])
         serviced: set[int] = set()
@@ -67,7 +67,8 @@ def evaluate(lives: list[Life], predictions: pl.DataFrame, models: dict[str, Mod
             now = float(day)
             running = [k for k, life in enumerate(lives) if k not in serviced and life.start <= now < life.end]
             latest = [_latest(logged.get(lives[k].machine_id), lives[k].start, now) for k in running]
-            chosen = _pick(policy, [lives[k] for k in running], latest, models, now, costs, interval)
+            chosen = ([j for j, k in enumerate(running) if schedule.get(k) == day] if policy == "oracle" else
+                      _pick(policy, [lives[k] for k in running], latest, models, now, costs, interval))
             for j in chosen:
                 life = lives[running[j]]
                 serviced.add(running[j])
@@ -79,6 +80,20 @@ def evaluate(lives: list[Life], predictions: pl.DataFrame, models: dict[str, Mod
         outcome.life_used = [u for u in outcome.life_used if np.isfinite(u)]
         outcomes[policy] = outcome
     return outcomes
+
+
+def oracle_schedule(lives: list[Life], days: range, costs: PlanCosts) -> dict[int, int]:
+    """The oracle on recorded lives: knowing every failure time, including those of lives not yet begun, the service
+    day of each life (index into `lives`) that saves the most in total with the crew's capacity each day (HiGHS,
+    `planning.solve`). A life not failing within `days` needs no service."""
+    saving = np.zeros((len(lives), len(days)))
+    for k, life in enumerate(lives):
+        if life.failed and days.start <= life.end < days.stop:
+            for d, day in enumerate(days):
+                if life.start <= day < life.end:
+                    saving[k, d] = costs.failure_cost - costs.service_cost - costs.wasted_life_cost_per_hour * 24 * (life.end - day)
+    chosen = solve(saving, np.full(len(days), costs.capacity, dtype=float))
+    return {k: days[d] for k, d in enumerate(chosen) if d >= 0}
 
 
 def _latest(logged: tuple[np.ndarray, pl.DataFrame] | None, since: float, now: float) -> dict | None:
@@ -95,8 +110,6 @@ def _pick(policy: str, running: list[Life], latest: list[dict | None], models: d
         return []
     if policy == "fixed_interval":
         return list(pick_fixed_interval(np.array([now - life.start for life in running]), interval, costs.capacity))
-    if policy == "oracle":
-        return list(pick_oracle(np.array([life.end - now if life.failed else np.inf for life in running]), costs.capacity))
     scored = [j for j, row in enumerate(latest) if row is not None and row["model_version"] in models]
     if not scored:
         return []

@@ -35,3 +35,18 @@ def test_lives_run_from_repair_to_failure_and_the_last_one_is_censored():
     events = pl.DataFrame({"machine_id": ["A"] * 4, "day": [3.0, 4.0, 9.0, 10.0], "event_type": ["failure", "repair", "failure", "repair"]})
     lives = lives_from_events(events, {"A": 0.0}, until=20.0)
     assert lives == [Life("A", 0.0, 3.0, True), Life("A", 4.0, 9.0, True), Life("A", 10.0, 20.0, False)]
+
+
+def test_the_oracle_makes_room_for_lives_not_begun_yet():
+    # X runs alone until day 8, when Y and Z begin; all three fail at 9.5. A crew of one a day can save them all only
+    # by servicing X before Y and Z arrive: knowing what is to come, the oracle does; deadline-first on the lives
+    # running could not.
+    lives = [Life("X", 0.0, 9.5, True), Life("Y", 8.0, 9.5, True), Life("Z", 8.0, 9.5, True)]
+    predictions = pl.DataFrame(schema={"machine_id": pl.String, "day": pl.Float64, "rul_pred": pl.Float64,
+                                       "probability": pl.Float64, "model_version": pl.String})
+    costs = PlanCosts(capacity=1)
+    outcomes = evaluate(lives, predictions, {}, range(0, 12), costs, interval=50.0)
+    oracle = outcomes["oracle"]
+    assert oracle.failures == 0 and oracle.services == 3
+    assert oracle.wasted_hours == 24 * (2.5 + 1.5 + 0.5)  # X on day 7 (the latest that leaves room), Y and Z on days 8 and 9
+    assert all(oracle.cost(costs) <= outcome.cost(costs) for outcome in outcomes.values())
