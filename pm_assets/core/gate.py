@@ -62,12 +62,14 @@ def enough(comparison: Comparison, min_rows: int, min_machines: int, min_failure
 
 
 def verdict(overall: Comparison, segments: dict[str, Comparison], min_rows: int, min_machines: int, min_failures: int,
-            margin: float = 0.0) -> tuple[str, str]:
+            margin: float = 0.0, min_gain: float = 0.05) -> tuple[str, str]:
     """("promoted" | "challenger lost" | "waiting", why).
 
     Promoted when, on enough evidence, the challenger's RMSE is lower overall (by `margin`), or it is clearly better
-    on a segment with enough evidence of its own while not clearly worse overall. Lost only when it is clearly worse
-    overall and clearly better on no segment. Otherwise the trial goes on: thin or mixed evidence decides nothing."""
+    on a segment with enough evidence of its own while not clearly worse overall. Lost when it is clearly worse
+    overall and clearly better on no segment, or when the interval leaves it no gain of `min_gain` of the champion's
+    RMSE, overall nor on any segment with enough evidence: a trial that cannot end in a worthwhile promotion holds
+    back the retraining a failed check asks for. Otherwise the trial goes on: thin or mixed evidence decides nothing."""
     if not enough(overall, min_rows, min_machines, min_failures):
         return "waiting", (f"{overall.rows} shared matured rows of {overall.machines} machines, {overall.failed_machines} of them "
                            f"failed (deciding needs {min_rows}, {min_machines} and {min_failures})")
@@ -79,4 +81,7 @@ def verdict(overall: Comparison, segments: dict[str, Comparison], min_rows: int,
         return "promoted", f"clearly better on {', '.join(won)}, not clearly worse overall: {interval}"
     if overall.clearly_worse() and not won:
         return "challenger lost", f"clearly worse: {interval}"
+    judged = [c for c in segments.values() if enough(c, min_rows, min_machines, min_failures)]
+    if all(c.lower > -min_gain * c.champion_rmse for c in (overall, *judged)):
+        return "challenger lost", f"no gain of {min_gain:.0%} left in the interval, overall or on a segment: {interval}"
     return "waiting", f"not clearly worse yet: {interval}"

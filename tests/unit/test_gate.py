@@ -52,3 +52,20 @@ def test_a_challenger_better_on_a_new_segment_is_not_outvoted_by_the_old_one():
     decision, why = verdict(overall, segments, 200, 10, 2, margin=0.5)  # a margin the overall figure does not clear
     assert decision == "promoted" and "regime 1" in why
     assert verdict(overall, {"regime 0": segments["regime 0"]}, 200, 10, 2, margin=0.5)[0] == "waiting"
+
+
+def test_a_challenger_with_no_worthwhile_gain_left_is_dropped_once_the_evidence_is_clear():
+    # a retraining on much the same data: the challenger makes the champion's errors, plus a little of its own
+    def alike(machines: int) -> pl.DataFrame:
+        rows = _rows(machines=machines, per_machine=30, champion_noise=8, challenger_noise=8, seed=4)
+        rho = 0.95  # its errors' correlation with the champion's, at the same size
+        return rows.with_columns(challenger=pl.col("rul") + rho * (pl.col("champion") - pl.col("rul"))
+                                 + np.sqrt(1 - rho ** 2) * (pl.col("challenger") - pl.col("rul")))
+
+    same = compare(alike(80), CAP)
+    assert not same.clearly_worse() and not same.clearly_better()
+    decision, why = verdict(same, {}, 200, 10, 2, margin=0.05)  # a margin it does not clear
+    assert decision == "challenger lost" and "no gain of 5%" in why
+    # the same on a dozen machines: the interval still holds a worthwhile gain, so the trial goes on
+    few = compare(alike(12), CAP)
+    assert verdict(few, {}, 200, 10, 2, margin=0.05)[0] == "waiting"

@@ -26,6 +26,7 @@ class GateConfig(dg.Config):
     min_machines: int = 10  # ... of at least this many machines (one machine's rows are strongly correlated)
     min_failures: int = 2  # ... of which at least this many failed: RUL near failure is what matters most
     max_shadow_days: int = 14  # a challenger still undecided after this long is dropped
+    min_gain: float = 0.05  # ... or sooner, once the interval leaves it no gain of this fraction of the champion's RMSE
 
 
 @dg.asset(group_name="models", kinds={"mlflow"}, partitions_def=daily_partitions, deps=["champion_predictions", "machine_events"])
@@ -53,7 +54,8 @@ def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, wareh
     champion_rmse, challenger_rmse = overall.champion_rmse, overall.challenger_rmse  # the figures the verdict is drawn from
     segments = {f"regime {r}": compare(part, cap) for (r,), part in paired.partition_by("regime", as_dict=True).items()} \
         if paired.height and paired["regime"].n_unique() > 1 else {}
-    decision, why = verdict(overall, segments, config.min_rows, config.min_machines, config.min_failures, config.margin)
+    decision, why = verdict(overall, segments, config.min_rows, config.min_machines, config.min_failures, config.margin,
+                          config.min_gain)
     if decision == "waiting" and (end - shadow_from).days > config.max_shadow_days:
         decision = "challenger expired"
     metadata = {"decision": decision, "why": why, "basis": f"{shared.height} matured rows of {overall.machines} machines "
