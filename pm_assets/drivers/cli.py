@@ -453,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Commands that run Dagster jobs on the platform's instance (and so first clear runs a killed `pm` left open).
 RUNS_JOBS = {"demo", "simulate", "ingest", "replay", "daily", "train", "plan"}
+#: Commands that serve until stopped: their event loops handle the signals.
+SERVERS = {"serve", "stack"}
 
 
 #: Commands that write to the data directory: one at a time (`storage/writer_lock.py`).
@@ -531,7 +533,7 @@ def main(argv: list[str] | None = None) -> None:
     # ignored SIGINT would leave SIGTERM ignored from the first run on.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
-    watch = _watch_interrupts() if args.command in RUNS_JOBS else None
+    watch = _watch_interrupts() if args.command not in SERVERS else None  # a server's event loop keeps its own
     try:
         if args.command in RUNS_JOBS:
             from pm_assets.drivers import run_report
@@ -547,6 +549,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _interrupted()
     except Exception as error:
+        if watch is not None and _interrupt_arrived(watch):  # DuckDB turns an interrupt during a query into an error of its own
+            _interrupted()
         if args.debug:
             raise
         sys.exit(f"pm: error: {_one_line(error)}")

@@ -171,3 +171,17 @@ def test_sigterm_stops_pm_in_one_line_and_leaves_no_run_unfinished(landed):
     assert process.returncode != 0
     assert stderr.strip().splitlines()[-1] == "pm: interrupted" and "Traceback" not in stderr, stderr[-3000:]
     assert not _unfinished_runs(landed)
+
+
+def test_sigterm_during_a_query_stops_pm_in_one_line(tmp_path):
+    """DuckDB turns an interrupt in the middle of a query into an error of its own ("Query interrupted"): `pm` still
+    says it was interrupted, not that the query failed."""
+    duckdb.connect(str(tmp_path / "warehouse.duckdb")).close()
+    process = subprocess.Popen([PM, "sql", "select count(*) from range(100000000000) t(x) where x % 7 = 3"],
+                               env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4.0)  # well into the query: ~10^11 rows take minutes
+    assert process.poll() is None, process.communicate()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert stderr.strip().splitlines()[-1] == "pm: interrupted" and "Traceback" not in stderr, stderr[-2000:]
