@@ -196,7 +196,7 @@ def cmd_replay(args: argparse.Namespace) -> None:
 
         plan = quarterly_plan(args.quarters, args.quarter_days, args.history_engines, args.mix, args.engines_per_subset)
         if args.report:
-            quarters.report_stopped(plan)
+            quarters.report_saved(plan)
         else:
             quarters.run(plan, args.cooldown_days)
         return

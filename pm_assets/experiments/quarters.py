@@ -21,7 +21,7 @@ from pm_assets.core.features import fit_feature_spec
 from pm_assets.core.models import ModelBundle, TrainConfig, build_training_set, cross_validate, make_estimator, sample_rows
 from pm_assets.core.policies import table as policy_table
 from pm_assets.core.scoring import with_predictions
-from pm_assets.core.metrics import live_metrics
+from pm_assets.core.metrics import live_metrics, rul_metrics
 from pm_assets.storage.predictions import PREDICTIONS_TABLE, with_labels
 from pm_assets.drivers import loop
 from pm_assets.drivers.loop import LoopSummary
@@ -125,17 +125,12 @@ def _compared(serving: pl.DataFrame, frozen: pl.DataFrame, oracle: pl.DataFrame,
     """The models' live metrics on the same rows, and how the serving champion stands against the others (the
     daily-retrain oracle is judged on its RUL alone: it has no failure model)."""
     row = {"serving": _metrics(serving, bundles[0]), "frozen": {"version": frozen_version, **_metrics(frozen, bundles[1])},
-           "cross_validated": _metrics(oracle, bundles[2]), "daily_retrain": rul_metrics_of(retrained)}
+           "cross_validated": _metrics(oracle, bundles[2]),
+           "daily_retrain": {"rul_rmse": rul_metrics(retrained["rul"], retrained["predicted_rul"])["rul_rmse"], "rul_rows": retrained.height}}
     row["serving_vs_cross_validated"] = row["serving"]["rul_rmse"] / row["cross_validated"]["rul_rmse"] - 1
     row["serving_vs_daily_retrain"] = row["serving"]["rul_rmse"] / row["daily_retrain"]["rul_rmse"] - 1
     row["serving_vs_frozen"] = 1 - row["serving"]["rul_rmse"] / row["frozen"]["rul_rmse"]
     return row
-
-
-def rul_metrics_of(rows: pl.DataFrame) -> dict:
-    """RUL RMSE and rows of `rows`' predictions against their truth."""
-    errors = (rows["predicted_rul"] - rows["rul"]).to_numpy()
-    return {"rul_rmse": float(np.sqrt(np.mean(errors ** 2))) if len(errors) else float("nan"), "rul_rows": len(errors)}
 
 
 def late_days(quarter: Quarter) -> int:
@@ -287,7 +282,7 @@ def run(plan: QuarterPlan, cooldown_days: float = 3.0, candidate_config: dict | 
     return table
 
 
-def report_stopped(plan: QuarterPlan, candidate_config: dict | None = None, log=print) -> list[dict]:
+def report_saved(plan: QuarterPlan, candidate_config: dict | None = None, log=print) -> list[dict]:
     """The per-quarter table of a replay's finished days, stopped or complete, judged again without streaming more
     (written to its report)."""
     progress = saved_progress(plan, finished_too=True)

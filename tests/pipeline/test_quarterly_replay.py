@@ -39,7 +39,7 @@ def test_the_quarterly_replay_heals_across_operating_regimes(cmapss_dir, data_di
         quarters.run(plan, cooldown_days=1, candidate_config=candidates, log=_stop_on_day(4))
     stopped = json.loads(paths.replay_report_path().read_text(), parse_constant=_reject)
     assert not stopped["complete"] and stopped["days_done"] == 3 < stopped["days_total"]
-    partial = quarters.report_stopped(plan, candidates, log=lambda line: None)
+    partial = quarters.report_saved(plan, candidates, log=lambda line: None)
     assert partial[0]["champions_serving"] and not partial[-1]["champions_serving"]  # FD001 served, FD004 not yet in service
 
     resumed: list[str] = []

@@ -32,8 +32,8 @@ class GateConfig(dg.Config):
 @dg.asset(group_name="models", kinds={"mlflow"}, partitions_def=daily_partitions, deps=["champion_predictions", "machine_events"])
 def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Promote the challenger if its live RUL RMSE beats the champion's on the same matured rows of enough machines and
-    failures, or clearly beats it on one regime while not clearly worse overall; drop it only when it is clearly worse
-    (a bootstrap over machines, `core.gate`)."""
+    failures, or clearly beats it on one regime while not clearly worse overall; drop it when it is clearly worse, or
+    when the interval leaves it no worthwhile gain (a bootstrap over machines, `core.gate`)."""
     champion, challenger = registry.alias_version(registry.CHAMPION), registry.alias_version(registry.CHALLENGER)
     if challenger is None or champion is None or challenger == champion:
         return dg.MaterializeResult(metadata={"decision": "no challenger", "champion_version": str(champion)})
@@ -44,11 +44,11 @@ def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, wareh
         matured = read_matured(con, [champion, challenger], shadow_from, end, bundles[champion].label_config)
         regimes = feature_store.read_rows(con, shadow_from, end, ["regime"])
     rows = {v: matured.filter((pl.col("model_version") == v) & pl.col("rul").is_not_null()) for v in (champion, challenger)}
-    shared = rows[champion].select("machine_id", "ts").join(rows[challenger].select("machine_id", "ts"), on=["machine_id", "ts"])
-    metrics = {v: live_metrics(rows[v].join(shared, on=["machine_id", "ts"]), bundles[v]) for v in (champion, challenger)}
     paired = (rows[champion].select("machine_id", "ts", "rul", pl.col("predicted_rul").alias("champion"))
               .join(rows[challenger].select("machine_id", "ts", pl.col("predicted_rul").alias("challenger")), on=["machine_id", "ts"])
               .join(regimes, on=["machine_id", "ts"], how="left"))
+    shared = paired.select("machine_id", "ts")
+    metrics = {v: live_metrics(rows[v].join(shared, on=["machine_id", "ts"]), bundles[v]) for v in (champion, challenger)}
     cap = bundles[champion].label_config.rul_cap_hours
     overall = compare(paired, cap)
     champion_rmse, challenger_rmse = overall.champion_rmse, overall.challenger_rmse  # the figures the verdict is drawn from
