@@ -53,7 +53,7 @@ def test_the_plan_s_failure_risk_follows_the_distribution():
     pred, truth = _noisy(3)
     ranges = fit_intervals(truth, pred, cap=125)
     # risk of failing before the start of each planned day: at 20 and 44 h for a RUL of 20, at 40 and 64 h for 100
-    _, p, _ = expected_costs(ranges, np.array([20.0, 100.0]), np.array([20.0, 40.0]), PlanCosts(horizon_days=2))
+    p = expected_costs(ranges, np.array([20.0, 100.0]), np.array([20.0, 40.0]), PlanCosts(horizon_days=2)).risk
     assert (np.diff(p, axis=1) >= 0).all()  # more likely to have failed the longer the wait
     assert p[0, 0] == pytest.approx(0.5, abs=0.05) and p[0, 1] > 0.99 and p[1, 0] < 0.01
 
@@ -72,7 +72,7 @@ def test_an_overconfident_failure_probability_is_calibrated_into_the_plan_s_near
     assert within[0] == 0 and within[1] == pytest.approx(0.3 * 18 / 48, abs=0.03)
     assert within[2] == pytest.approx(0.15, abs=0.03) and within[3] == within[4]
     # the plan takes the larger of the two risks: a machine far from failure by its RUL but failing by its probability
-    _, p_with, _ = expected_costs(ranges, np.array([100.0]), np.array([0.0]), PlanCosts(horizon_days=2), probe[2:])
-    _, p_without, _ = expected_costs(replace(ranges, risk_table=None), np.array([100.0]), np.array([0.0]), PlanCosts(horizon_days=2),
-                                     probe[2:])
+    p_with = expected_costs(ranges, np.array([100.0]), np.array([0.0]), PlanCosts(horizon_days=2), probe[2:]).risk
+    p_without = expected_costs(replace(ranges, risk_table=None), np.array([100.0]), np.array([0.0]), PlanCosts(horizon_days=2),
+                               probe[2:]).risk
     assert p_without[0, 1] < 0.01 and p_with[0, 1] == pytest.approx(0.45 / 2, abs=0.03)

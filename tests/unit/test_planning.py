@@ -1,6 +1,7 @@
 """The maintenance plan: HiGHS's assignment respects the crew, services a machine once, and saves what it says."""
 
 import numpy as np
+import polars as pl
 import pytest
 
 from pm_assets.core.intervals import fit_intervals
@@ -45,8 +46,21 @@ def test_machines_close_to_failure_go_first_and_healthy_ones_are_not_serviced(in
     day = dict(zip(planned["machine_id"], planned["day_index"]))
     assert day["soon"] == 0 and day["healthy"] is None
     assert day["later"] is not None and day["later"] >= 1
-    saving, risk, _ = expected_costs(intervals, np.array([10.0]), np.zeros(1), PlanCosts(horizon_days=7))
-    assert (np.diff(risk[0]) >= 0).all() and saving[0, 0] > saving[0, -1]
+    expected = expected_costs(intervals, np.array([10.0]), np.zeros(1), PlanCosts(horizon_days=7))
+    assert (np.diff(expected.risk[0]) >= 0).all() and expected.saving[0, 0] > expected.saving[0, -1]
+
+
+def test_a_wave_of_machines_failing_after_the_horizon_is_served_early_on_its_free_days(intervals):
+    # eight machines likely to fail on days 4-5, one slot a day: left to those days, most would queue and fail
+    wave = PlanInput([f"W{i}" for i in range(8)], np.linspace(90.0, 110.0, 8), np.zeros(8))
+    blind = plan(intervals, wave, PlanCosts(capacity=1, horizon_days=2, lookahead_days=2))
+    assert not blind["service"].any()  # each alone is worth more later: within 2 days it throws life away
+    planned = plan(intervals, wave, PlanCosts(capacity=1, horizon_days=2))
+    assert planned.filter("service")["day_index"].sort().to_list() == [0, 1]  # the horizon's idle slots are used
+    assert planned.filter("service")["reason"].str.contains("serviced early").all()
+    assert planned.filter("service")["rul_hours"].max() < planned.filter(~pl.col("service"))["rul_hours"].max()
+    # a crew that can take the wave later keeps it there
+    assert not plan(intervals, wave, PlanCosts(capacity=4, horizon_days=2))["service"].any()
 
 
 @pytest.mark.parametrize("setting, value, message", [
@@ -54,6 +68,7 @@ def test_machines_close_to_failure_go_first_and_healthy_ones_are_not_serviced(in
     ("service_cost", float("nan"), "service_cost must be a finite number >= 0"),
     ("capacity", 0, "capacity must be >= 1"),
     ("horizon_days", 0, "horizon_days must be >= 1"),
+    ("lookahead_days", 0, "lookahead_days must be >= 1"),
     ("service_cost", 30_000.0, "must exceed service_cost"),
 ])
 def test_bad_cost_settings_are_refused_naming_the_setting(setting, value, message):
