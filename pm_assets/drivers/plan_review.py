@@ -69,8 +69,9 @@ def plan_lines(limit: int = 10) -> list[str]:
     lines = [f"maintenance plan from {first} (scores of {planned['plan_date'][0]}, model v{planned['model_version'][0]}): "
              f"{services.height} service(s) of {planned.height} machines, expected saving {services['expected_cost_saved'].sum():,.0f}"]
     for row in services.head(limit).iter_rows(named=True):
+        why = "early: the crew is short in the days after" if "serviced early" in row["reason"] else f"{row['failure_risk']:.0%} risk of failing first"
         lines.append(f"  {row['planned_day']}  {row['machine_id']:<8} RUL {row['rul_hours']:5.0f} h [{row['rul_lower']:.0f}, {row['rul_upper']:.0f}]"
-                     f"  saves {row['expected_cost_saved']:8,.0f}  ({row['failure_risk']:.0%} risk of failing first)")
+                     f"  saves {row['expected_cost_saved']:8,.0f}  ({why})")
     if services.height > limit:
         lines.append(f"  … {services.height - limit} more: pm sql \"select * from scores.maintenance_plan where service order by planned_day\"")
     return lines
