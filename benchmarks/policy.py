@@ -41,8 +41,9 @@ def planning_speed() -> None:
     machines = PlanInput([f"M{i:04d}" for i in range(n)], rng.uniform(0, 125, n), rng.uniform(0, 24, n))
     for capacity, horizon in ((20, 7), (100, 7), (20, PlanCosts.horizon_days)):  # the default: its backlog to 7 days too
         started = time.perf_counter()
-        planned = plan(intervals, machines, PlanCosts(capacity=capacity, horizon_days=horizon))
-        print(f"plan: {n} machines x {horizon} days (look-ahead {max(horizon, PlanCosts.lookahead_days)}), capacity {capacity}/day: "
+        costs = PlanCosts(capacity=capacity, horizon_days=horizon)
+        planned = plan(intervals, machines, costs)
+        print(f"plan: {n} machines x {horizon} days (look-ahead {costs.lookahead_end}), capacity {capacity}/day: "
               f"{time.perf_counter() - started:.2f} s, {int(planned['service'].sum())} services")
 
 

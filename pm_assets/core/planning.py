@@ -22,7 +22,7 @@ The plan is made again every day, so only its first day is final.
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -60,6 +60,11 @@ class PlanCosts:
         for name in ("capacity", "horizon_days", "lookahead_days"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def lookahead_end(self) -> int:
+        """The day (index) the backlog's look-ahead ends: never before the horizon's."""
+        return max(self.horizon_days, self.lookahead_days)
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ def expected_costs(intervals: RulIntervals, rul: np.ndarray, hours_to_first_day:
     values = np.clip(values, 0.0, None)
     # a quantile at the cap means "at least the cap": the life it throws away is the training lives' mean past the cap
     remaining = np.where(values >= intervals.cap - 1e-6, max(intervals.beyond_cap or intervals.cap, intervals.cap), values)
-    h, k = costs.horizon_days, max(costs.horizon_days, costs.lookahead_days)
+    h, k = costs.horizon_days, costs.lookahead_end
     days = np.arange(k + 1)
     t = hours_to_first_day[:, None] + 24.0 * days[None, :]  # (n, H + 1)
     # Past the cap the quantiles know nothing more: a failure there is as likely as at the cap (a lower bound).
@@ -165,9 +170,8 @@ def plan(intervals: RulIntervals, machines: PlanInput, costs: PlanCosts) -> pl.D
     if (capacity < 0).any():
         raise ValueError(f"more machines are booked on day {int(np.argmin(capacity))} than the crew's capacity ({costs.capacity})")
     open_saving = np.where(booked[:, None] >= 0, 0.0, saving)
-    backlog = expected.backlog
-    backlog = Backlog(np.where(booked >= 0, 0.0, backlog.saving), backlog.need, backlog.slots)
-    day = solve(np.where(booked[:, None] >= 0, 0.0, saving + backlog.saving[:, None]), capacity, backlog)
+    backlog = replace(expected.backlog, saving=np.where(booked >= 0, 0.0, expected.backlog.saving))  # a booked machine keeps its day
+    day = solve(open_saving + backlog.saving[:, None], capacity, backlog)
     day = np.where(booked >= 0, booked, day)
     service = day >= 0
     at = np.where(service, day, 0)
@@ -199,7 +203,7 @@ def _reason(service: bool, booked: bool, early: bool, worth: bool, day: int, rul
         return f"already booked on day {day + 1}"
     if early:
         return (f"RUL {rul:.0f} h: serviced early, on day {day + 1}: more machines are expected to fail in the next "
-                f"{max(horizon, costs.lookahead_days)} days than the crew can service then")
+                f"{costs.lookahead_end} days than the crew can service then")
     if service:
         return f"RUL {rul:.0f} h: {risk:.0%} risk of failing before day {day + 1}; the saving is largest that day within capacity"
     if worth:
