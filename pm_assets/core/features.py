@@ -56,6 +56,10 @@ class FeatureSpec:
         """Readings a machine needs before all of its rolling windows are full."""
         return max(self.config.windows)
 
+    def normalized(self, values: np.ndarray, regime: np.ndarray) -> np.ndarray:
+        """Sensor readings (`sensors` in columns; any leading shape) in standard deviations from their regime's mean."""
+        return (values - self.regime_mean[regime]) / self.regime_std[regime]
+
 
 def _setting_matrix(readings: pl.DataFrame, settings: list[str], mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     if not settings:
@@ -197,7 +201,7 @@ def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFr
     frame = frame.with_columns(pl.col("regime").forward_fill().over("machine_id").fill_null(0))
     # new readings are normalised by their regime; carried rows hold normalised values already
     values, regime = frame.select(spec.sensors).to_numpy(), frame["regime"].to_numpy()
-    normalized = np.where(frame["_carried"].to_numpy()[:, None], values, (values - spec.regime_mean[regime]) / spec.regime_std[regime])
+    normalized = np.where(frame["_carried"].to_numpy()[:, None], values, spec.normalized(values, regime))
     # one integer per machine life (rows are sorted by machine and time): windows over it are cheaper than over a struct
     new_life = (pl.col("machine_id") != pl.col("machine_id").shift()) | (pl.col("life_start") != pl.col("life_start").shift())
     group = pl.col("_life")

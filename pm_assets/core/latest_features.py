@@ -80,7 +80,7 @@ def _blocks(spec: FeatureSpec, settings: np.ndarray, sensors: np.ndarray) -> tup
     # a reading with a missing setting keeps the previous reading's regime (the first regime when there is none)
     if spec.settings and missing.any():
         regimes = _forward_fill(np.where(missing.any(axis=-1), np.nan, regimes)[..., None])[..., 0].astype(int)
-    z = _forward_fill((sensors - spec.regime_mean[regimes]) / spec.regime_std[regimes])
+    z = _forward_fill(spec.normalized(sensors, regimes))
     m = z.shape[1]
     names, weights = _linear(cfg, m)
     linear = np.einsum("km,bms->kbs", weights, z)

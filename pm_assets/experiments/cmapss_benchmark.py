@@ -55,7 +55,7 @@ def sensor_noise(readings: pl.DataFrame, spec: FeatureSpec) -> np.ndarray:
     consecutive differences over sqrt(2) (a slow trend adds next to nothing to it). No labels."""
     readings = readings.sort("machine_id", "ts")
     regime = assign_regimes(readings, spec)
-    z = (readings.select(spec.sensors).to_numpy() - spec.regime_mean[regime]) / spec.regime_std[regime]
+    z = spec.normalized(readings.select(spec.sensors).to_numpy(), regime)
     steps = pl.DataFrame(z, schema=spec.sensors).with_columns(readings["machine_id"]).select(
         pl.col(spec.sensors).diff().over("machine_id").std() / np.sqrt(2))
     return np.nan_to_num(steps.to_numpy()[0])

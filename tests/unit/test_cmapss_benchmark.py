@@ -79,19 +79,14 @@ def test_regimes_refitted_on_the_served_engines_readings_carry_a_model_to_new_fl
     import numpy as np
 
     from pm_assets.core.features import FeatureConfig, fit_feature_spec
-    from pm_assets.core.labels import LabelConfig
-    from pm_assets.core.models import LIBRARIES, TrainConfig, build_training_set
-    from pm_assets.experiments.cmapss_benchmark import _fit, _predict, served_spec
+    from pm_assets.core.models import LIBRARIES
+    from pm_assets.experiments.cmapss_benchmark import served_spec
     from pm_assets.sources.loaders.cmapss import load_cmapss
 
     train, served = load_cmapss(cmapss_dir / "train_FD001.txt"), load_cmapss(cmapss_dir / "train_FD002.txt")
-    labels, config = LabelConfig(), TrainConfig(iterations=60)
 
     def rmse(spec) -> float:
-        training = build_training_set(train.telemetry, train.events, spec, labels)
-        models = _fit(LIBRARIES[:1], training.select(spec.feature_names).to_numpy(), training["rul"].to_numpy(), config)
-        judged = build_training_set(served.telemetry, served.events, spec, labels).filter(pl.col("rul").is_not_null())
-        return float(np.sqrt(np.mean((judged["rul"].to_numpy() - _predict(models, judged.select(spec.feature_names).to_numpy(), labels)) ** 2)))
+        return _transfer_rmse(train, train.telemetry, served, spec, LIBRARIES[:1], iterations=60)
 
     alone = fit_feature_spec(train.telemetry, FeatureConfig())
     refitted = served_spec(train.telemetry, served.telemetry, FeatureConfig(), seed=0)
@@ -109,9 +104,8 @@ def test_training_readings_matched_to_a_noisier_fleet_s_noise_carry_a_model_furt
     import numpy as np
 
     from pm_assets.core.features import FeatureConfig
-    from pm_assets.core.labels import LabelConfig
-    from pm_assets.core.models import LIBRARIES, TrainConfig, build_training_set
-    from pm_assets.experiments.cmapss_benchmark import _fit, _predict, noise_matched, sensor_noise, served_spec
+    from pm_assets.core.models import LIBRARIES
+    from pm_assets.experiments.cmapss_benchmark import noise_matched, sensor_noise, served_spec
     from pm_assets.sources.loaders.cmapss import load_cmapss
 
     train, served = load_cmapss(cmapss_dir / "train_FD001.txt"), load_cmapss(cmapss_dir / "train_FD002.txt")
@@ -123,12 +117,23 @@ def test_training_readings_matched_to_a_noisier_fleet_s_noise_carry_a_model_furt
     assert np.allclose(after[~moved], before[~moved])  # quieter or constant sensors are left as they were
     assert noise_matched(train.telemetry, train.telemetry, spec, seed=0) is train.telemetry  # nothing to match
 
-    labels, config = LabelConfig(), TrainConfig(iterations=120)
-    judged = build_training_set(served.telemetry, served.events, spec, labels).filter(pl.col("rul").is_not_null())
-
     def rmse(readings: pl.DataFrame) -> float:
-        training = build_training_set(readings, train.events, spec, labels)
-        models = _fit(LIBRARIES[1:], training.select(spec.feature_names).to_numpy(), training["rul"].to_numpy(), config)
-        return float(np.sqrt(np.mean((judged["rul"].to_numpy() - _predict(models, judged.select(spec.feature_names).to_numpy(), labels)) ** 2)))
+        return _transfer_rmse(train, readings, served, spec, LIBRARIES[1:], iterations=120)
 
     assert rmse(matched) < 0.95 * rmse(train.telemetry)
+
+
+def _transfer_rmse(train, readings: pl.DataFrame, served, spec, libraries: tuple[str, ...], iterations: int) -> float:
+    """RUL RMSE over every labelled row of `served`'s engines of a model trained on `readings` (`train`'s, as they are
+    or changed) with `train`'s events."""
+    import numpy as np
+
+    from pm_assets.core.labels import LabelConfig
+    from pm_assets.core.models import TrainConfig, build_training_set
+    from pm_assets.experiments.cmapss_benchmark import _fit, _predict
+
+    labels = LabelConfig()
+    training = build_training_set(readings, train.events, spec, labels)
+    models = _fit(libraries, training.select(spec.feature_names).to_numpy(), training["rul"].to_numpy(), TrainConfig(iterations=iterations))
+    judged = build_training_set(served.telemetry, served.events, spec, labels).filter(pl.col("rul").is_not_null())
+    return float(np.sqrt(np.mean((judged["rul"].to_numpy() - _predict(models, judged.select(spec.feature_names).to_numpy(), labels)) ** 2)))
