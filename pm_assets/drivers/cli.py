@@ -218,17 +218,13 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
         raise ValueError("--test predicts one subset with the model of one --train subset, not all: name it, e.g. --train FD001 --test FD002")
     if args.transfer_matrix and args.test:
         raise ValueError("--transfer-matrix judges every ordered pair of subsets itself: drop --test")
-    if args.match_noise and not (args.transfer_matrix or (args.test and args.test != args.subset)):
-        raise ValueError("--match-noise gives the training readings another subset's noise: use it with --transfer-matrix "
-                         "or with a --test subset other than --train")
     if args.transfer_matrix:
-        print(cmapss_benchmark.matrix_table(cmapss_benchmark.transfer_matrix(args.data_dir, config, features, match_noise=args.match_noise)))
+        print(cmapss_benchmark.matrix_table(cmapss_benchmark.transfer_matrix(args.data_dir, config, features)))
         return
     subsets = cmapss_benchmark.SUBSETS if args.subset == "all" else (args.subset,)
     results = {}
     for subset in subsets:
-        result = results[subset] = cmapss_benchmark.run(args.data_dir, subset, config, features, test_subset=args.test,
-                                                        match_noise=args.match_noise)
+        result = results[subset] = cmapss_benchmark.run(args.data_dir, subset, config, features, test_subset=args.test)
         out = args.out if len(subsets) == 1 else args.out.with_name(f"{args.out.stem}_{subset}{args.out.suffix}")
         out.parent.mkdir(parents=True, exist_ok=True)
         result.predictions.write_csv(out)
@@ -433,9 +429,6 @@ def build_parser() -> argparse.ArgumentParser:
     cmapss_bench.add_argument("--windows", type=int, nargs="+", metavar="READINGS",
                               help="rolling windows of the features, in cycles (default: the platform's)")
     cmapss_bench.add_argument("--no-life", action="store_true", help="without the features over each engine's life so far")
-    cmapss_bench.add_argument("--match-noise", action="store_true",
-                              help="with --test or --transfer-matrix: add to the training readings the extra noise the judged "
-                                   "engines' readings show (no labels; not in the platform's retraining)")
     cmapss_bench.set_defaults(func=cmd_benchmark)
 
     serve = commands.add_parser("serve", help="serve the champion over HTTP (set PM_API_KEY to require a key)")

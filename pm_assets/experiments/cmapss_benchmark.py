@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pm_assets.core.features import FeatureConfig, FeatureSpec, assign_regimes, build_features, fit_feature_spec, regimes_changed
+from pm_assets.core.features import FeatureConfig, FeatureSpec, build_features, fit_feature_spec, regimes_changed
 from pm_assets.core.intervals import fit_intervals, interval_metrics, out_of_fold_ranges
 from pm_assets.core.labels import LabelConfig
 from pm_assets.core.metrics import rul_metrics
@@ -50,37 +50,10 @@ def served_spec(training: pl.DataFrame, served: pl.DataFrame, features: FeatureC
     return fit_feature_spec(every, features, seed=seed) if regimes_changed(spec, every, seed) else spec
 
 
-def sensor_noise(readings: pl.DataFrame, spec: FeatureSpec) -> np.ndarray:
-    """Each sensor's reading-to-reading noise in standard deviations of its regime: the spread of one machine's
-    consecutive differences over sqrt(2) (a slow trend adds next to nothing to it). No labels."""
-    readings = readings.sort("machine_id", "ts")
-    regime = assign_regimes(readings, spec)
-    z = spec.normalized(readings.select(spec.sensors).to_numpy(), regime)
-    steps = pl.DataFrame(z, schema=spec.sensors).with_columns(readings["machine_id"]).select(
-        pl.col(spec.sensors).diff().over("machine_id").std() / np.sqrt(2))
-    return np.nan_to_num(steps.to_numpy()[0])
-
-
-def noise_matched(training: pl.DataFrame, served: pl.DataFrame, spec: FeatureSpec, seed: int) -> pl.DataFrame:
-    """`training`'s readings with the extra noise `served`'s readings show, sensor by sensor (none where the served
-    readings are as quiet, nor on a sensor the training readings never move): a model trained on a quiet fleet reads a
-    noisier one's larger spreads and extremes as wear. Only the served readings' noise is used, never their labels."""
-    before, after = sensor_noise(training, spec), sensor_noise(served, spec)
-    extra = np.where(before > 0, np.sqrt(np.clip(after ** 2 - before ** 2, 0.0, None)), 0.0)
-    if not extra.any():
-        return training
-    scale = spec.regime_std[assign_regimes(training, spec)] * extra  # (readings, sensors), in each reading's own units
-    rng = np.random.default_rng(seed)
-    return training.with_columns(pl.col(s) + pl.Series(rng.normal(0.0, 1.0, training.height) * scale[:, i])
-                                 for i, s in enumerate(spec.sensors) if extra[i] > 0)
-
-
 def run(data_dir: Path, subset: str = "FD001", config: TrainConfig = TrainConfig(),
-        features: FeatureConfig = FeatureConfig(), log=print, test_subset: str | None = None,
-        match_noise: bool = False) -> BenchmarkResult:
+        features: FeatureConfig = FeatureConfig(), log=print, test_subset: str | None = None) -> BenchmarkResult:
     """Train on `subset`'s training engines and predict the test engines of `test_subset` (by default the same
-    subset; another one measures transfer to new operating conditions or fault modes), with `match_noise` on
-    training readings given the test engines' noise (`noise_matched`)."""
+    subset; another one measures transfer to new operating conditions or fault modes)."""
     start = time.perf_counter()
     data_dir = Path(data_dir)
     test_subset = test_subset or subset
@@ -88,8 +61,7 @@ def run(data_dir: Path, subset: str = "FD001", config: TrainConfig = TrainConfig
     test = load_cmapss(data_dir / f"test_{test_subset}.txt")
     label_config = LabelConfig()
     spec = served_spec(train.telemetry, test.telemetry, features, config.seed)
-    readings = noise_matched(train.telemetry, test.telemetry, spec, config.seed) if match_noise else train.telemetry
-    training = build_training_set(readings, train.events, spec, label_config)
+    training = build_training_set(train.telemetry, train.events, spec, label_config)
     log(f"{subset}: {train.machines.height} training units, {training.height:,} rows, {len(spec.feature_names)} features, "
         f"windows {spec.config.windows}{' and the whole life' if spec.config.life else ''}, {len(spec.regime_centers)} operating regime(s), sensors {', '.join(spec.sensors)}")
 
@@ -144,12 +116,12 @@ def _predict(models: list, X: np.ndarray, label_config: LabelConfig) -> np.ndarr
 
 
 def transfer_matrix(data_dir: Path, config: TrainConfig = TrainConfig(), features: FeatureConfig = FeatureConfig(),
-                    subsets: tuple[str, ...] = SUBSETS, log=print, match_noise: bool = False) -> dict[tuple[str, str], float]:
+                    subsets: tuple[str, ...] = SUBSETS, log=print) -> dict[tuple[str, str], float]:
     """RUL RMSE over every labelled row of B's training engines for a model (the mean of both libraries) trained on A's
     training engines, for every ordered pair; on the diagonal, B's own engine-grouped CV over the same rows (the
     yardstick: B's failures are never used to fit A's model). Each pair's feature spec is A's, refitted on A's and B's
     readings where B runs in regimes A's spec does not know (`served_spec`): B's readings, not its labels, as the
-    platform has them when it serves B. With `match_noise`, A's readings get B's extra noise first (`noise_matched`)."""
+    platform has them when it serves B."""
     label_config = LabelConfig()
     data = {name: load_cmapss(Path(data_dir) / f"train_{name}.txt") for name in subsets}
     rmse: dict[tuple[str, str], float] = {}
@@ -166,8 +138,7 @@ def transfer_matrix(data_dir: Path, config: TrainConfig = TrainConfig(), feature
             if b == a:
                 continue
             pair = served_spec(data[a].telemetry, data[b].telemetry, features, config.seed)
-            readings = noise_matched(data[a].telemetry, data[b].telemetry, pair, config.seed) if match_noise else data[a].telemetry
-            trained = build_training_set(readings, data[a].events, pair, label_config)
+            trained = build_training_set(data[a].telemetry, data[a].events, pair, label_config)
             models = _fit(LIBRARIES, trained.select(pair.feature_names).to_numpy(), trained["rul"].to_numpy(), config)
             judged = build_training_set(data[b].telemetry, data[b].events, pair, label_config).filter(pl.col("rul").is_not_null())
             predicted = _predict(models, judged.select(pair.feature_names).to_numpy(), label_config)

@@ -39,7 +39,7 @@ def test_features_are_regime_normalised_and_constant_sensors_dropped():
     n = 2000
     regime = rng.integers(0, 3, n)
     frame = pl.DataFrame({
-        "machine_id": ["A"] * n,
+        "machine_id": [f"M{i % 20}" for i in range(n)],  # 20 machines: each one's first readings in a regime make its normaliser
         "ts": [T0 + dt.timedelta(hours=i) for i in range(n)],
         "op_setting_1": regime * 10.0 + rng.normal(0, 0.01, n),
         "op_setting_2": np.ones(n),
@@ -51,6 +51,31 @@ def test_features_are_regime_normalised_and_constant_sensors_dropped():
     assert spec.sensors == ["sensor_01"]
     features = build_features(frame, spec)
     assert abs(features["sensor_01__now"].std() - 1) < 0.1  # the regime steps are gone, only noise is left
+
+
+def test_a_regime_only_young_machines_ran_in_is_normalised_like_one_worn_machines_ran_in():
+    """Regime 0 has machines of every age, regime 1 (entered last) only young ones: a reading of a machine of a
+    given wear is as many standard deviations from its regime's normaliser in either regime."""
+    rng = np.random.default_rng(1)
+    machines, hours = 30, 200
+    rows = []
+    for m in range(machines):
+        young = m >= machines // 2  # these run only their first 40 hours, in regime 1
+        for h in range(40 if young else hours):
+            regime = int(young)
+            rows.append({"machine_id": f"M{m}", "ts": T0 + dt.timedelta(hours=h), "op_setting_1": 10.0 * regime + rng.normal(0, 0.01),
+                         "sensor_01": 100 + 50 * regime + 0.1 * h + rng.normal(0, 1)})  # wear: +0.1 per hour
+    frame = pl.DataFrame(rows)
+    spec = fit_feature_spec(frame)
+    assert len(spec.regime_centers) == 2
+    regimes = assign_regimes(frame, spec)
+    young_in_new = frame.with_columns(pl.Series("regime", regimes)).group_by("regime").agg(pl.col("op_setting_1").mean()).sort("op_setting_1")["regime"]
+    old, new = young_in_new.to_list()
+    z = lambda value, r: float(spec.normalized(np.array([[value]]), np.array([r]))[0, 0])  # noqa: E731
+    worn = 0.1 * 150  # 150 hours of wear
+    a, b = z(100 + worn, old), z(150 + worn, new)
+    assert abs(a - b) < 0.15 * abs(a), (a, b)  # learned from all readings: 0.9 and 8.6
+    assert abs(z(100, old)) < 1 and abs(z(150, new)) < 1  # a new machine is near its regime's normaliser in both
 
 
 def test_features_need_the_sensors_they_were_trained_on(fleet):
