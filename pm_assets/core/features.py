@@ -109,11 +109,8 @@ def _early_in_regime(readings: pl.DataFrame, regimes: np.ndarray, first: int) ->
     one it has run in for years (every age) are put on the same footing. Learned from all readings, a new
     regime's normaliser made its machines look worn, and a model trained on the old ones badly underestimated
     their lives (the quarterly replay's FD002 engines: RUL RMSE 25-33 instead of 10-16)."""
-    frame = readings.with_columns(pl.Series("_regime", regimes))
-    if "machine_id" not in frame.columns:
-        return frame
-    order = ["machine_id", "ts"] if "ts" in frame.columns else ["machine_id"]
-    return frame.sort(order).filter(pl.int_range(pl.len()).over("machine_id", "_regime") < first)
+    frame = readings.with_columns(pl.Series("_regime", regimes)).sort("machine_id", "ts")
+    return frame.filter(pl.int_range(pl.len()).over("machine_id", "_regime") < first)
 
 
 #: The grid, in standard deviations of each setting, on which readings count once when regimes are clustered.

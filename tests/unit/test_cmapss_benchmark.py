@@ -77,14 +77,19 @@ def test_regimes_refitted_on_the_served_engines_readings_carry_a_model_to_new_fl
     import numpy as np
 
     from pm_assets.core.features import FeatureConfig, fit_feature_spec
-    from pm_assets.core.models import LIBRARIES
-    from pm_assets.experiments.cmapss_benchmark import served_spec
+    from pm_assets.core.labels import LabelConfig
+    from pm_assets.core.models import LIBRARIES, TrainConfig, build_training_set
+    from pm_assets.experiments.cmapss_benchmark import _fit, _predict, served_spec
     from pm_assets.sources.loaders.cmapss import load_cmapss
 
     train, served = load_cmapss(cmapss_dir / "train_FD001.txt"), load_cmapss(cmapss_dir / "train_FD002.txt")
+    labels, config = LabelConfig(), TrainConfig(iterations=60)
 
     def rmse(spec) -> float:
-        return _transfer_rmse(train, served, spec, LIBRARIES[:1], iterations=60)
+        training = build_training_set(train.telemetry, train.events, spec, labels)
+        models = _fit(LIBRARIES[:1], training.select(spec.feature_names).to_numpy(), training["rul"].to_numpy(), config)
+        judged = build_training_set(served.telemetry, served.events, spec, labels).filter(pl.col("rul").is_not_null())
+        return float(np.sqrt(np.mean((judged["rul"].to_numpy() - _predict(models, judged.select(spec.feature_names).to_numpy(), labels)) ** 2)))
 
     alone = fit_feature_spec(train.telemetry, FeatureConfig())
     refitted = served_spec(train.telemetry, served.telemetry, FeatureConfig(), seed=0)
@@ -93,18 +98,3 @@ def test_regimes_refitted_on_the_served_engines_readings_carry_a_model_to_new_fl
     # served engines in the training engines' regimes (FD003: the same flight condition) leave the spec as it was
     same = served_spec(train.telemetry, load_cmapss(cmapss_dir / "train_FD003.txt").telemetry, FeatureConfig(), seed=0)
     assert np.array_equal(same.regime_mean, alone.regime_mean) and same.sensors == alone.sensors
-
-
-def _transfer_rmse(train, served, spec, libraries: tuple[str, ...], iterations: int) -> float:
-    """RUL RMSE over every labelled row of `served`'s engines of a model trained on `train`'s engines."""
-    import numpy as np
-
-    from pm_assets.core.labels import LabelConfig
-    from pm_assets.core.models import TrainConfig, build_training_set
-    from pm_assets.experiments.cmapss_benchmark import _fit, _predict
-
-    labels = LabelConfig()
-    training = build_training_set(train.telemetry, train.events, spec, labels)
-    models = _fit(libraries, training.select(spec.feature_names).to_numpy(), training["rul"].to_numpy(), TrainConfig(iterations=iterations))
-    judged = build_training_set(served.telemetry, served.events, spec, labels).filter(pl.col("rul").is_not_null())
-    return float(np.sqrt(np.mean((judged["rul"].to_numpy() - _predict(models, judged.select(spec.feature_names).to_numpy(), labels)) ** 2)))

@@ -61,16 +61,16 @@ def test_a_regime_only_young_machines_ran_in_is_normalised_like_one_worn_machine
     rows = []
     for m in range(machines):
         young = m >= machines // 2  # these run only their first 40 hours, in regime 1
+        regime = int(young)
         for h in range(40 if young else hours):
-            regime = int(young)
             rows.append({"machine_id": f"M{m}", "ts": T0 + dt.timedelta(hours=h), "op_setting_1": 10.0 * regime + rng.normal(0, 0.01),
                          "sensor_01": 100 + 50 * regime + 0.1 * h + rng.normal(0, 1)})  # wear: +0.1 per hour
     frame = pl.DataFrame(rows)
     spec = fit_feature_spec(frame)
     assert len(spec.regime_centers) == 2
     regimes = assign_regimes(frame, spec)
-    young_in_new = frame.with_columns(pl.Series("regime", regimes)).group_by("regime").agg(pl.col("op_setting_1").mean()).sort("op_setting_1")["regime"]
-    old, new = young_in_new.to_list()
+    by_setting = frame.with_columns(pl.Series("regime", regimes)).group_by("regime").agg(pl.col("op_setting_1").mean()).sort("op_setting_1")
+    old, new = by_setting["regime"].to_list()
     z = lambda value, r: float(spec.normalized(np.array([[value]]), np.array([r]))[0, 0])  # noqa: E731
     worn = 0.1 * 150  # 150 hours of wear
     a, b = z(100 + worn, old), z(150 + worn, new)
