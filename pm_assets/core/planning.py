@@ -6,7 +6,10 @@ Each machine's RUL distribution (its prediction plus its band's calibrated resid
     cost(service on d) = P(T < t_d) · failure_cost + P(T >= t_d) · (service_cost + wasted_life_cost_per_hour · E[T - t_d | T >= t_d])
     cost(no service)   = P(T < t_H) · failure_cost + P(T >= t_H) · service_cost
 
-(a machine not serviced within the horizon is serviced later, at best wasting nothing). The saving of
+(a machine not serviced within the horizon is serviced later, at best wasting nothing), each ``P`` given that the
+machine still runs when the first day starts (``T >= t_0``): a failure before then costs the same whatever the
+plan says, and a crew finding the machine down services another; unconditioned, a machine likely to fail before
+the first day looked less worth a slot than one that will surely fail on it if still running. The saving of
 each (machine, day) is ``cost(no service) - cost(service on d)``; HiGHS (`scipy.optimize.milp`) picks
 the set of positive savings with the largest total such that each machine is serviced at most once
 and no day holds more services than the crew can do (machines already booked take their day's slot).
@@ -118,12 +121,15 @@ def expected_costs(intervals: RulIntervals, rul: np.ndarray, hours_to_first_day:
         p_fail = np.maximum(p_fail, intervals.near_term_risk(probability[:, None], t))
     wasted = np.where(alive, remaining[:, :, None] - t[:, None, :], 0.0).sum(axis=1) / np.maximum(alive.sum(axis=1), 1)
     wasted = np.maximum(wasted, 0.0)
-    service = p_fail * costs.failure_cost + (1 - p_fail) * (costs.service_cost + costs.wasted_life_cost_per_hour * wasted)
-    defer = p_fail[:, h] * costs.failure_cost + (1 - p_fail[:, h]) * costs.service_cost
+    # weighed given the machine still runs when the first day starts (the module's docstring)
+    first = p_fail[:, :1]
+    given = np.clip((p_fail - first) / np.maximum(1.0 - first, 1e-9), 0.0, 1.0)
+    service = given * costs.failure_cost + (1 - given) * (costs.service_cost + costs.wasted_life_cost_per_hour * wasted)
+    defer = given[:, h] * costs.failure_cost + (1 - given[:, h]) * costs.service_cost
     # the backlog counts the failures the model can see: none past the cap, where its quantiles know nothing more
-    seen = np.maximum.accumulate(np.where(t < intervals.cap, p_fail, 0.0), axis=1)
-    need = np.maximum(seen[:, h + 1:] - p_fail[:, [h]], 0.0)
-    backlog = Backlog(saving=np.maximum(seen[:, k] - p_fail[:, h], 0.0) * (costs.failure_cost - costs.service_cost), need=need,
+    seen = np.maximum.accumulate(np.where(t < intervals.cap, given, 0.0), axis=1)
+    need = np.maximum(seen[:, h + 1:] - given[:, [h]], 0.0)
+    backlog = Backlog(saving=np.maximum(seen[:, k] - given[:, h], 0.0) * (costs.failure_cost - costs.service_cost), need=need,
                       slots=costs.capacity * np.arange(1.0, k - h + 1))
     return ExpectedCosts(defer[:, None] - service[:, :h], p_fail[:, :h], p_fail[:, h], defer, backlog)
 

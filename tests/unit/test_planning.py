@@ -50,6 +50,17 @@ def test_machines_close_to_failure_go_first_and_healthy_ones_are_not_serviced(in
     assert (np.diff(expected.risk[0]) >= 0).all() and expected.saving[0, 0] > expected.saving[0, -1]
 
 
+def test_a_machine_likely_down_before_the_first_day_is_weighed_as_if_the_crew_finds_it_running(intervals):
+    # "overdue": half its failure-time distribution lies before the first day, and it fails within that day if it is
+    # still running then; "due": a 75 % risk of failing within the day. Found running, "overdue" is the one to service;
+    # found down, its failure cost the same whatever the plan said (and the crew takes another machine).
+    fleet = PlanInput(["overdue", "due"], np.array([10.0, 20.0]), np.array([10.0, 0.0]))
+    expected = expected_costs(intervals, fleet.rul, fleet.hours_to_first_day, PlanCosts(capacity=1, horizon_days=1))
+    assert expected.risk[0, 0] > 0.4 and expected.saving[0, 0] > expected.saving[1, 0]
+    planned = plan(intervals, fleet, PlanCosts(capacity=1, horizon_days=1))
+    assert planned.filter("service")["machine_id"].to_list() == ["overdue"]
+
+
 def test_a_wave_of_machines_failing_after_the_horizon_is_served_early_on_its_free_days(intervals):
     # eight machines likely to fail on days 4-5, one slot a day: left to those days, most would queue and fail
     wave = PlanInput([f"W{i}" for i in range(8)], np.linspace(90.0, 110.0, 8), np.zeros(8))
