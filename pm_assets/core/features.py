@@ -86,7 +86,7 @@ def fit_feature_spec(readings: pl.DataFrame, config: FeatureConfig = FeatureConf
     ranges = fit_ranges({c: readings[c].cast(pl.Float64).fill_nan(None).drop_nulls().to_numpy() for c in present})
     spec = FeatureSpec(config, sensors, settings, mean_s, std_s, centers, np.zeros(0), np.zeros(0),
                        feature_names(sensors, config), sensors_all, model_types, ranges)
-    early = _early_in_regime(readings, assign_regimes(readings, spec), REGIME_BASELINE_READINGS)
+    early = _early_in_regime(readings.select("machine_id", "ts", *sensors), assign_regimes(readings, spec), REGIME_BASELINE_READINGS)
     regimes = early["_regime"].to_numpy()
     values = early.select(pl.col(sensors).fill_nan(None)).to_numpy()
     spec.regime_mean = np.vstack([np.nanmean(values[regimes == r], axis=0) if (regimes == r).any() else np.nanmean(values, axis=0) for r in range(len(centers))])

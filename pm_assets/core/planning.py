@@ -98,7 +98,7 @@ class ExpectedCosts:
     saving: np.ndarray  # (n, H): of a service on each day, against a service after the horizon that wastes nothing
     risk: np.ndarray  # (n, H): P(failure before each day)
     risk_within_horizon: np.ndarray  # (n,)
-    cost_without_service: np.ndarray  # (n,): within the horizon, serviced after it with a free slot
+    cost_without_service: np.ndarray  # (n,): within the horizon, serviced after it with a free slot; given it runs at the first day
     backlog: Backlog
 
 

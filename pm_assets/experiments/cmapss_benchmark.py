@@ -115,6 +115,18 @@ def _predict(models: list, X: np.ndarray, label_config: LabelConfig) -> np.ndarr
     return np.clip(np.mean([model.predict(X) for model in models], axis=0), 0, label_config.rul_cap_hours)
 
 
+def transfer_rmse(trained_on, judged_on, spec: FeatureSpec, config: TrainConfig = TrainConfig(),
+                  libraries: tuple[str, ...] = LIBRARIES) -> float:
+    """RUL RMSE over every labelled row of `judged_on`'s engines for a model (the mean of `libraries`) trained on
+    `trained_on`'s engines, both featurised with `spec` (loaded C-MAPSS files: `.telemetry`, `.events`)."""
+    label_config = LabelConfig()
+    trained = build_training_set(trained_on.telemetry, trained_on.events, spec, label_config)
+    models = _fit(libraries, trained.select(spec.feature_names).to_numpy(), trained["rul"].to_numpy(), config)
+    judged = build_training_set(judged_on.telemetry, judged_on.events, spec, label_config).filter(pl.col("rul").is_not_null())
+    predicted = _predict(models, judged.select(spec.feature_names).to_numpy(), label_config)
+    return float(np.sqrt(np.mean((judged["rul"].to_numpy() - predicted) ** 2)))
+
+
 def transfer_matrix(data_dir: Path, config: TrainConfig = TrainConfig(), features: FeatureConfig = FeatureConfig(),
                     subsets: tuple[str, ...] = SUBSETS, log=print) -> dict[tuple[str, str], float]:
     """RUL RMSE over every labelled row of B's training engines for a model (the mean of both libraries) trained on A's
@@ -137,12 +149,7 @@ def transfer_matrix(data_dir: Path, config: TrainConfig = TrainConfig(), feature
         for b in subsets:
             if b == a:
                 continue
-            pair = served_spec(data[a].telemetry, data[b].telemetry, features, config.seed)
-            trained = build_training_set(data[a].telemetry, data[a].events, pair, label_config)
-            models = _fit(LIBRARIES, trained.select(pair.feature_names).to_numpy(), trained["rul"].to_numpy(), config)
-            judged = build_training_set(data[b].telemetry, data[b].events, pair, label_config).filter(pl.col("rul").is_not_null())
-            predicted = _predict(models, judged.select(pair.feature_names).to_numpy(), label_config)
-            rmse[a, b] = float(np.sqrt(np.mean((judged["rul"].to_numpy() - predicted) ** 2)))
+            rmse[a, b] = transfer_rmse(data[a], data[b], served_spec(data[a].telemetry, data[b].telemetry, features, config.seed), config)
         log(f"trained on {a} ({len(spec.regime_centers)} regime(s)): " + ", ".join(
             f"{b} {rmse[a, b]:.2f}" + (" (own CV)" if b == a else "") for b in subsets) + f"  ({time.perf_counter() - started:.0f} s)")
     return rmse

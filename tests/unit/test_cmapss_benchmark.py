@@ -77,19 +77,14 @@ def test_regimes_refitted_on_the_served_engines_readings_carry_a_model_to_new_fl
     import numpy as np
 
     from pm_assets.core.features import FeatureConfig, fit_feature_spec
-    from pm_assets.core.labels import LabelConfig
-    from pm_assets.core.models import LIBRARIES, TrainConfig, build_training_set
-    from pm_assets.experiments.cmapss_benchmark import _fit, _predict, served_spec
+    from pm_assets.core.models import LIBRARIES, TrainConfig
+    from pm_assets.experiments.cmapss_benchmark import served_spec, transfer_rmse
     from pm_assets.sources.loaders.cmapss import load_cmapss
 
     train, served = load_cmapss(cmapss_dir / "train_FD001.txt"), load_cmapss(cmapss_dir / "train_FD002.txt")
-    labels, config = LabelConfig(), TrainConfig(iterations=60)
 
     def rmse(spec) -> float:
-        training = build_training_set(train.telemetry, train.events, spec, labels)
-        models = _fit(LIBRARIES[:1], training.select(spec.feature_names).to_numpy(), training["rul"].to_numpy(), config)
-        judged = build_training_set(served.telemetry, served.events, spec, labels).filter(pl.col("rul").is_not_null())
-        return float(np.sqrt(np.mean((judged["rul"].to_numpy() - _predict(models, judged.select(spec.feature_names).to_numpy(), labels)) ** 2)))
+        return transfer_rmse(train, served, spec, TrainConfig(iterations=60), LIBRARIES[:1])
 
     alone = fit_feature_spec(train.telemetry, FeatureConfig())
     refitted = served_spec(train.telemetry, served.telemetry, FeatureConfig(), seed=0)
