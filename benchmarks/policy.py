@@ -4,7 +4,7 @@
 
 1. `core.planning.plan` on 2,000 machines x 7 days, and x the default 2 days with its 7-day backlog (target <= 2 s).
 2. `pm evaluate-policy` on the default fleet and on the `new_failure_mode` fleet, seeds 0-3 each and their sums (acting
-   on the plan changes the future).
+   on the plan changes the future), and the plan's cost minus each other policy's per seed with its paired interval.
 3. C-MAPSS (each training file a fleet): LightGBM out-of-fold predictions of every cycle (engine-grouped CV, so no
    engine is judged by a model that saw it), the 90 % ranges' coverage and width, then the same policies on the
    recorded lives: engines come into service over the first days (24 cycles a day), a service ends an engine's
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from scipy import stats
 
 from pm_assets.core.features import fit_feature_spec
 from pm_assets.core.intervals import fit_intervals
@@ -95,6 +96,20 @@ def seeds_summed(name: str, fleet: FleetConfig, seeds: list[int], retrain: int) 
         print(f"== {name}, total cost per seed {list(seeds)} and summed")
         for policy, costs in totals.items():
             print(f"{policy:<16}" + "".join(f"{c:>12,.0f}" for c in costs) + f"{sum(costs):>14,.0f}")
+        print(paired_gaps(totals))
+
+
+def paired_gaps(totals: dict[str, list[float]], confidence: float = 0.9) -> str:
+    """The plan's cost minus each other policy's, seed by seed: its mean and the paired t-interval of the mean. A sum
+    that differs by less than a seed's noise does not rank two policies; the interval says whether it does."""
+    lines = [f"plan minus each policy, mean per seed ({confidence:.0%} paired t-interval):"]
+    for policy, costs in totals.items():
+        if policy != "plan" and "plan" in totals:
+            gap = np.subtract(totals["plan"], costs)
+            low, high = stats.ttest_rel(totals["plan"], costs).confidence_interval(confidence)
+            verdict = "plan cheaper" if high < 0 else "plan dearer" if low > 0 else "not told apart"
+            lines.append(f"  {policy:<16}{gap.mean():>+12,.0f}  ({low:+,.0f} to {high:+,.0f}: {verdict})")
+    return "\n".join(lines)
 
 
 def main() -> None:
