@@ -124,7 +124,7 @@ def transfer_rmse(trained_on, judged_on, spec: FeatureSpec, config: TrainConfig 
     models = _fit(libraries, trained.select(spec.feature_names).to_numpy(), trained["rul"].to_numpy(), config)
     judged = build_training_set(judged_on.telemetry, judged_on.events, spec, label_config).filter(pl.col("rul").is_not_null())
     predicted = _predict(models, judged.select(spec.feature_names).to_numpy(), label_config)
-    return float(np.sqrt(np.mean((judged["rul"].to_numpy() - predicted) ** 2)))
+    return rul_metrics(judged["rul"].to_numpy(), predicted)["rul_rmse"]
 
 
 def transfer_matrix(data_dir: Path, config: TrainConfig = TrainConfig(), features: FeatureConfig = FeatureConfig(),
@@ -145,7 +145,7 @@ def transfer_matrix(data_dir: Path, config: TrainConfig = TrainConfig(), feature
                  for lib in LIBRARIES]
         own = every[0].filter(pl.col("rul").is_not_null())
         oof = np.mean([e.filter(pl.col("rul").is_not_null())["rul_pred"].to_numpy() for e in every], axis=0)
-        rmse[a, a] = float(np.sqrt(np.mean((own["rul"].to_numpy() - oof) ** 2)))
+        rmse[a, a] = rul_metrics(own["rul"].to_numpy(), oof)["rul_rmse"]
         for b in subsets:
             if b == a:
                 continue
