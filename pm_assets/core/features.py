@@ -7,6 +7,8 @@ so a fleet that switches regimes does not look like a fleet that degrades.
 """
 
 import datetime as dt
+import functools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +21,12 @@ from pm_assets.core.feature_state import empty_state, life_moments, prepend_carr
 from pm_assets.core.reading_ranges import Ranges, fit_ranges
 
 
+#: Distances of the sensors from the life's baseline, whichever moved (the mean of the shortest window's readings, in
+#: regime standard deviations): the largest and the root mean square. A failure mode the models have not seen moves
+#: sensors they learned nothing from; these still show the machine leaving its healthy state.
+DEVIATION_FEATURES = ("deviation_max", "deviation_rms")
+
+
 @dataclass(frozen=True)
 class FeatureConfig:
     windows: tuple[int, ...] = (10, 30)  # rolling windows, in readings
@@ -27,6 +35,7 @@ class FeatureConfig:
     baseline_readings: int = 20  # a life's first readings define its own baseline
     max_regimes: int = 8
     regime_inertia_ratio: float = 0.02  # fewest clusters explaining 98% of the settings' spread
+    deviations: bool = True  # DEVIATION_FEATURES: how far the sensors moved from the life's baseline, whichever sensors
 
     def __post_init__(self) -> None:
         if not self.windows or min(self.windows) < 2:
@@ -262,6 +271,15 @@ def extend_features(readings: pl.DataFrame, spec: FeatureSpec, events: pl.DataFr
             seed = pl.when(pl.col("_carried")).then(pl.col(f"{s}__ewm_{span}_seed")).otherwise(z)
             columns.append(seed.ewm_mean(span=span, adjust=False).over(group).alias(f"{s}__ewm_{span}"))
     frame = frame.with_columns(columns)
+    if cfg.deviations:
+        w = min(cfg.windows)
+        # the window's mean minus the baseline (`from_baseline` is the reading minus it)
+        moved = [(pl.col(f"{s}__mean_{w}") - pl.col(s) + pl.col(f"{s}__from_baseline")) for s in spec.sensors]
+        largest, rms = DEVIATION_FEATURES
+        frame = frame.with_columns(
+            pl.max_horizontal([m.abs() for m in moved]).alias(largest),
+            # added in order: sum_horizontal's order, and so its last bit, changes from run to run
+            (functools.reduce(operator.add, [m * m for m in moved]) / len(moved)).sqrt().alias(rms))
     features = frame.rename({s: f"{s}__now" for s in spec.sensors}).select(
         "machine_id", "ts", "life_start", *spec.feature_names).filter(~frame["_carried"])
     return features, states_after(frame, state, max(cfg.windows) - 1, days)
@@ -298,6 +316,8 @@ def feature_names(sensors: list[str], config: FeatureConfig) -> list[str]:
         else:
             names += [f"{s}__min_{max(config.windows)}", f"{s}__max_{max(config.windows)}"]
         names += [f"{s}__ewm_{span}" for span in config.ewm_spans]
+    if config.deviations:
+        names += DEVIATION_FEATURES
     return names
 
 

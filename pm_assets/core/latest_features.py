@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pm_assets.core.features import FeatureConfig, FeatureSpec
+from pm_assets.core.features import DEVIATION_FEATURES, FeatureConfig, FeatureSpec
 
 
 @dataclass
@@ -127,7 +127,11 @@ def latest_features(spec: FeatureSpec, machines: list[MachineHistory]) -> np.nda
             sensors = np.stack([machines[k].sensors[lives[k]] for k in members], dtype=float)
         regimes, blocks = _blocks(spec, settings, sensors)
         scalars[members, 1] = regimes
-        flat = np.concatenate([scalars[members], *blocks.values()], axis=1)
+        extra = []
+        if spec.config.deviations:  # as `features.DEVIATION_FEATURES`
+            moved = blocks[f"mean_{min(spec.config.windows)}"] - blocks["now"] + blocks["from_baseline"]
+            extra = [np.abs(moved).max(axis=1, keepdims=True), np.sqrt((moved * moved).mean(axis=1, keepdims=True))]
+        flat = np.concatenate([scalars[members], *blocks.values(), *extra], axis=1)
         if len(by_length) == 1:
             return flat[:, _layout(spec, tuple(blocks))]
         out[members] = flat[:, _layout(spec, tuple(blocks))]
@@ -144,6 +148,7 @@ def _layout(spec: FeatureSpec, kinds: tuple[str, ...]) -> np.ndarray:
     if cached is None or cached[1] != kinds:
         names = ["hours_since_service", "regime", "age_readings"]
         names += [f"{sensor}__{kind}" for kind in kinds for sensor in spec.sensors]
+        names += DEVIATION_FEATURES if spec.config.deviations else []
         position = {name: i for i, name in enumerate(names)}
         cached = _LAYOUTS[id(spec)] = (spec, kinds, np.array([position[n] for n in spec.feature_names]))
     return cached[2]

@@ -213,7 +213,8 @@ def cmd_benchmark(args: argparse.Namespace) -> None:
     from pm_assets.experiments import cmapss_benchmark
 
     config = TrainConfig(seed=args.seed, **({"iterations": args.iterations} if args.iterations else {}))
-    features = FeatureConfig(**({"windows": tuple(args.windows)} if args.windows else {}), life=not args.no_life)
+    features = FeatureConfig(**({"windows": tuple(args.windows)} if args.windows else {}), life=not args.no_life,
+                             deviations=not args.no_deviations)
     if args.test and args.subset == "all":
         raise ValueError("--test predicts one subset with the model of one --train subset, not all: name it, e.g. --train FD001 --test FD002")
     if args.transfer_matrix and args.test:
@@ -429,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmapss_bench.add_argument("--windows", type=int, nargs="+", metavar="READINGS",
                               help="rolling windows of the features, in cycles (default: the platform's)")
     cmapss_bench.add_argument("--no-life", action="store_true", help="without the features over each engine's life so far")
+    cmapss_bench.add_argument("--no-deviations", action="store_true",
+                              help="without the two features of how far all sensors moved from the life's baseline")
     cmapss_bench.set_defaults(func=cmd_benchmark)
 
     serve = commands.add_parser("serve", help="serve the champion over HTTP (set PM_API_KEY to require a key)")

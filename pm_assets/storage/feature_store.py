@@ -11,7 +11,6 @@ Re-running day D recomputes D from the stored days before it and replaces D's ro
 days after D keep theirs (a backfill from D to the last day recomputes them in order).
 """
 
-import dataclasses
 import datetime as dt
 import hashlib
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,7 +40,8 @@ WRITE_MEMORY = "1GB"
 def spec_id(spec: FeatureSpec) -> str:
     """A short fingerprint of what a feature spec computes: models and stored features must agree on it."""
     arrays = (spec.settings_mean, spec.settings_std, spec.regime_centers, spec.regime_mean, spec.regime_std)
-    digest = hashlib.sha1(repr((dataclasses.astuple(spec.config), spec.sensors, spec.settings)).encode())
+    # the config's own fields, not the class's: a spec saved before a field was added keeps its id (and its stored features)
+    digest = hashlib.sha1(repr((tuple(vars(spec.config).values()), spec.sensors, spec.settings)).encode())
     for array in arrays:
         digest.update(np.asarray(array, dtype=float).round(12).tobytes())
     return digest.hexdigest()[:12]

@@ -53,6 +53,27 @@ def test_features_are_regime_normalised_and_constant_sensors_dropped():
     assert abs(features["sensor_01__now"].std() - 1) < 0.1  # the regime steps are gone, only noise is left
 
 
+def test_deviations_see_a_move_of_any_sensor_from_the_life_baseline():
+    """A sensor the failure modes seen so far never moved, moving now (a new failure mode), shows in the
+    sensor-agnostic deviations as much as a move of any other sensor would."""
+    rng = np.random.default_rng(3)
+    n, sensors = 200, 4
+    rows = {"machine_id": ["M0"] * n + ["M1"] * n, "ts": [T0 + dt.timedelta(hours=h) for h in range(n)] * 2}
+    for s in range(sensors):
+        rows[f"sensor_0{s}"] = rng.normal(0, 1, 2 * n)
+    shift = np.where(np.arange(n) >= 150, 4.0, 0.0)  # 4 standard deviations from reading 150 on
+    rows["sensor_00"][:n] += shift  # M0: the first sensor moves
+    rows["sensor_03"][n:] += shift  # M1: the last one
+    frame = pl.DataFrame(rows)
+    spec = fit_feature_spec(frame.filter(pl.col("ts") < T0 + dt.timedelta(hours=150)))  # the moves never seen
+    features = build_features(frame, spec).with_columns(pl.int_range(pl.len()).over("machine_id").alias("i"))
+    settled, healthy = features.filter(pl.col("i") >= 170), features.filter(pl.col("i").is_between(40, 140))
+    for machine in ("M0", "M1"):
+        moved, calm = settled.filter(pl.col("machine_id") == machine), healthy.filter(pl.col("machine_id") == machine)
+        assert moved["deviation_max"].min() > 2.5 > calm["deviation_max"].max()
+        assert abs(moved["deviation_rms"].mean() - 4 / np.sqrt(sensors)) < 0.5
+
+
 def test_a_regime_only_young_machines_ran_in_is_normalised_like_one_worn_machines_ran_in():
     """Regime 0 has machines of every age, regime 1 (entered last) only young ones: a reading of a machine of a
     given wear is as many standard deviations from its regime's normaliser in either regime."""
