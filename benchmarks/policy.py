@@ -1,6 +1,6 @@
 """The maintenance plan's figures: planning speed, the policies on both simulated fleets, and on C-MAPSS's recorded lives.
 
-    .venv/bin/python benchmarks/policy.py [--cmapss ../shared/data/cmapss] [--machines 100] [--seeds 0 1 2 3] [--skip-fleets]
+    .venv/bin/python benchmarks/policy.py [--cmapss ../shared/data/cmapss] [--machines 100] [--seeds 0 1 2 3] [--capacity 3] [--skip-fleets]
 
 1. `core.planning.plan` on 2,000 machines x 7 days, and x the default 2 days with its 7-day backlog (target <= 2 s).
 2. `pm evaluate-policy` on the default fleet and on the `new_failure_mode` fleet, seeds 0-3 each and their sums (acting
@@ -75,22 +75,22 @@ def recorded_lives(subset_dir: Path, subset: str, costs: PlanCosts, engines_per_
     return compared(outcomes, costs)
 
 
-def fleet_policies(name: str, fleet: FleetConfig, retrain: int) -> list[dict]:
+def fleet_policies(name: str, fleet: FleetConfig, retrain: int, capacity: int) -> list[dict]:
     started = time.perf_counter()
-    print(f"== {name}: {fleet.n_machines} machines, days 60..119 under each policy, crew 3/day"
+    print(f"== {name}: {fleet.n_machines} machines, days 60..119 under each policy, crew {capacity}/day"
           + (f", model retrained every {retrain} days" if retrain else ""))
-    rows = evaluate(Evaluation(fleet, 60, PlanCosts(capacity=3), retrain_every=retrain))
+    rows = evaluate(Evaluation(fleet, 60, PlanCosts(capacity=capacity), retrain_every=retrain))
     print(table(rows))
     print(f"({time.perf_counter() - started:.0f} s)")
     return rows
 
 
-def seeds_summed(name: str, fleet: FleetConfig, seeds: list[int], retrain: int) -> None:
+def seeds_summed(name: str, fleet: FleetConfig, seeds: list[int], retrain: int, capacity: int) -> None:
     """The policies on the same fleet under several seeds: one fleet's 60 days turn on a few failures (one is 20,000),
     so a policy is judged on the sum."""
     totals: dict[str, list[float]] = {}
     for seed in seeds:
-        for row in fleet_policies(f"{name}, seed {seed}", dataclasses.replace(fleet, seed=seed), retrain):
+        for row in fleet_policies(f"{name}, seed {seed}", dataclasses.replace(fleet, seed=seed), retrain, capacity):
             totals.setdefault(row["policy"], []).append(row["total_cost"])
     if len(seeds) > 1:
         print(f"== {name}, total cost per seed {list(seeds)} and summed")
@@ -117,20 +117,22 @@ def main() -> None:
     parser.add_argument("--cmapss", type=Path, help="folder of train_FD00X.txt (skipped when absent)")
     parser.add_argument("--machines", type=int, default=100)
     parser.add_argument("--retrain-every", type=int, default=15, help="the drifting fleet's retraining period, days")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3], help="the default fleet's seeds")
-    parser.add_argument("--drift-seeds", type=int, nargs="+", default=[0, 1, 2, 3], help="the new_failure_mode fleet's seeds")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3], help="the default fleet's seeds (none: skip it)")
+    parser.add_argument("--drift-seeds", type=int, nargs="*", default=[0, 1, 2, 3], help="the new_failure_mode fleet's seeds (none: skip it)")
+    parser.add_argument("--capacity", type=int, default=3, help="the crew's services a day (3 keeps up with the 100-machine fleet)")
     parser.add_argument("--skip-fleets", action="store_true")
     args = parser.parse_args()
     planning_speed()
     if not args.skip_fleets:
-        seeds_summed("default fleet", FleetConfig(n_machines=args.machines, n_days=120), args.seeds, 0)
+        seeds_summed("default fleet", FleetConfig(n_machines=args.machines, n_days=120), args.seeds, 0, args.capacity)
         seeds_summed("new_failure_mode fleet", FleetConfig(n_machines=args.machines, n_days=120,
-                                                          drift=DriftScenario("new_failure_mode", 75, 1.0)), args.drift_seeds, args.retrain_every)
+                                                          drift=DriftScenario("new_failure_mode", 75, 1.0)), args.drift_seeds, args.retrain_every,
+                     args.capacity)
     if args.cmapss and args.cmapss.exists():
         for subset in ("FD001", "FD002", "FD003", "FD004"):
             started = time.perf_counter()
-            rows = recorded_lives(args.cmapss, subset, PlanCosts(capacity=3), engines_per_day=2)
-            print(f"== C-MAPSS {subset}: engines come into service 2 a day, crew 3/day")
+            rows = recorded_lives(args.cmapss, subset, PlanCosts(capacity=args.capacity), engines_per_day=2)
+            print(f"== C-MAPSS {subset}: engines come into service 2 a day, crew {args.capacity}/day")
             print(table(rows))
             print(f"({time.perf_counter() - started:.0f} s)")
     elif args.cmapss:
