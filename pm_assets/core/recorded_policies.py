@@ -37,9 +37,11 @@ class Model:
 
 
 def lives_from_events(events: pl.DataFrame, first_seen: dict[str, float], until: float) -> list[Life]:
-    """Lives between renewals (repairs) from events with a `day` column (days since the origin), up to `until`."""
+    """Lives between renewals (repairs) from events with a `day` column (days since the origin), up to `until`, by machine
+    id: the policies break ties (machines of the same age, say) by this order, so it must not depend on how
+    `first_seen` was read (an unordered GROUP BY moved the demo's fixed-interval cost by 6 %)."""
     lives = []
-    for machine, start in first_seen.items():
+    for machine, start in sorted(first_seen.items()):
         rows = events.filter(pl.col("machine_id") == machine).sort("day")
         for day, kind in zip(rows["day"].to_list(), rows["event_type"].to_list()):
             if day >= until:

@@ -37,6 +37,18 @@ def test_lives_run_from_repair_to_failure_and_the_last_one_is_censored():
     assert lives == [Life("A", 0.0, 3.0, True), Life("A", 4.0, 9.0, True), Life("A", 10.0, 20.0, False)]
 
 
+def test_fixed_interval_does_not_depend_on_the_order_machines_were_read_in():
+    # four machines of the same age, crew 1: which is serviced first is a tie, broken by machine id (A and B, failing on
+    # days 6 and 6.5, then come first; read C and D first, and both would fail)
+    events = pl.DataFrame({"machine_id": ["A", "B"], "day": [6.0, 6.5], "event_type": ["failure"] * 2})
+    outcomes = []
+    for order in (["A", "B", "C", "D"], ["D", "C", "B", "A"], ["B", "D", "A", "C"]):
+        lives = lives_from_events(events, {m: 0.0 for m in order}, until=12.0)
+        assert [life.machine_id for life in lives] == ["A", "B", "C", "D"]
+        fixed = evaluate(lives, pl.DataFrame(schema={"machine_id": pl.String, "day": pl.Float64}), {}, range(0, 12), PlanCosts(capacity=1), 5.0)["fixed_interval"]
+        outcomes.append((fixed.failures, fixed.services, fixed.wasted_hours))
+    assert outcomes[0] == outcomes[1] == outcomes[2] and outcomes[0][:2] == (0, 4)
+
 def test_the_oracle_makes_room_for_lives_not_begun_yet():
     # X runs alone until day 8, when Y and Z begin; all three fail at 9.5. A crew of one a day can save them all only
     # by servicing X before Y and Z arrive: knowing what is to come, the oracle does; deadline-first on the lives
