@@ -49,6 +49,7 @@ def test_fixed_interval_does_not_depend_on_the_order_machines_were_read_in():
         outcomes.append((fixed.failures, fixed.services, fixed.wasted_hours))
     assert outcomes[0] == outcomes[1] == outcomes[2] and outcomes[0][:2] == (0, 4)
 
+
 def test_the_oracle_makes_room_for_lives_not_begun_yet():
     # X runs alone until day 8, when Y and Z begin; all three fail at 9.5. A crew of one a day can save them all only
     # by servicing X before Y and Z arrive: knowing what is to come, the oracle does; deadline-first on the lives
