@@ -59,6 +59,9 @@ class FeatureSpec:
     model_types: list[str] = field(default_factory=list)  # machine types seen in training
     #: Each sensor's and setting's training range (`core.reading_ranges`); None in a model saved before they were kept.
     reading_ranges: Ranges | None = None
+    #: Per regime, the affine map (`sensors + 1` rows: the matrix, then the offset) that carries its normalised readings
+    #: over to the reference regime (`fit_regime_map`); None when the models knew every regime (or saved before it was kept).
+    regime_map: np.ndarray | None = None
 
     @property
     def min_readings(self) -> int:
@@ -66,8 +69,20 @@ class FeatureSpec:
         return max(self.config.windows)
 
     def normalized(self, values: np.ndarray, regime: np.ndarray) -> np.ndarray:
-        """Sensor readings (`sensors` in columns; any leading shape) in standard deviations from their regime's mean."""
-        return (values - self.regime_mean[regime]) / self.regime_std[regime]
+        """Sensor readings (`sensors` in columns; any leading shape) in standard deviations from their regime's mean,
+        carried over to the reference regime (`fit_regime_map`). A missing reading stays missing and moves no other."""
+        z = (values - self.regime_mean[regime]) / self.regime_std[regime]
+        if self.regime_map is None:
+            return z
+        flat, regimes = z.reshape(-1, z.shape[-1]), np.broadcast_to(regime, z.shape[:-1]).reshape(-1)
+        out = flat.copy()
+        known = np.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0)
+        for r, affine in enumerate(self.regime_map):
+            rows = regimes == r
+            if rows.any():
+                out[rows] = known[rows] @ affine[:-1] + affine[-1]
+        out[~np.isfinite(flat)] = np.nan
+        return out.reshape(z.shape)
 
 
 def _setting_matrix(readings: pl.DataFrame, settings: list[str], mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -77,8 +92,13 @@ def _setting_matrix(readings: pl.DataFrame, settings: list[str], mean: np.ndarra
     return (values - mean) / std
 
 
-def fit_feature_spec(readings: pl.DataFrame, config: FeatureConfig = FeatureConfig(), seed: int = 0) -> FeatureSpec:
-    """Learn kept sensors, operating regimes and per-regime sensor statistics from training readings."""
+def fit_feature_spec(readings: pl.DataFrame, config: FeatureConfig = FeatureConfig(), seed: int = 0,
+                     previous: FeatureSpec | None = None) -> FeatureSpec:
+    """Learn kept sensors, operating regimes and per-regime sensor statistics from training readings.
+
+    `previous`: the spec the models were trained with, when this one is refitted because the fleet moved into
+    operating regimes it did not know; the new regimes' readings are then carried over to the known ones
+    (`fit_regime_map`)."""
     sensors_all = [c for c in readings.columns if c.startswith(SENSOR_PREFIX)]
     if not sensors_all:
         raise ValueError("readings have no sensor_* columns")
@@ -100,8 +120,103 @@ def fit_feature_spec(readings: pl.DataFrame, config: FeatureConfig = FeatureConf
     values = early.select(pl.col(sensors).fill_nan(None)).to_numpy()
     spec.regime_mean = np.vstack([np.nanmean(values[regimes == r], axis=0) if (regimes == r).any() else np.nanmean(values, axis=0) for r in range(len(centers))])
     spec.regime_std = np.vstack([np.nanstd(values[regimes == r], axis=0) if (regimes == r).any() else np.nanstd(values, axis=0) for r in range(len(centers))])
-    spec.regime_std[~(spec.regime_std > 0)] = 1.0
+    # a sensor that did not move in a regime's early readings has no scale there: its float noise (1e-13) is not one
+    spec.regime_std[~(spec.regime_std > 1e-9 * (1.0 + np.abs(spec.regime_mean)))] = 1.0
+    known = known_regimes(spec, previous) if previous is not None else np.ones(len(centers), dtype=bool)
+    if not known.all():
+        ordered = readings.select("machine_id", "ts", *spec.settings, *sensors).sort("machine_id", "ts")
+        regimes = assign_regimes(ordered, spec)
+        z = spec.normalized(ordered.select(pl.col(sensors).cast(pl.Float64).fill_nan(None)).to_numpy(), regimes)
+        spec.regime_map = fit_regime_map(z, regimes, ordered["machine_id"].to_numpy(), known)
     return spec
+
+
+def _raw_centres(spec: FeatureSpec, settings: list[str]) -> np.ndarray:
+    """Each regime's centre in the settings' own units (NaN where `spec` knows nothing of a setting); a setting
+    constant in `spec`'s readings sits at its training value."""
+    columns = []
+    for name in settings:
+        if name in spec.settings:
+            k = spec.settings.index(name)
+            columns.append(spec.regime_centers[:, k] * spec.settings_std[k] + spec.settings_mean[k])
+        else:
+            low, high = (spec.reading_ranges or {}).get(name, (np.nan, np.nan))
+            columns.append(np.full(len(spec.regime_centers), (low + high) / 2))
+    return np.column_stack(columns) if columns else np.zeros((len(spec.regime_centers), 0))
+
+
+def known_regimes(spec: FeatureSpec, previous: FeatureSpec) -> np.ndarray:
+    """Which of `spec`'s regimes `previous` knew: the nearest to each of its regimes' centres, those it carried over
+    to another regime apart (they are carried over again, on what the fleet has run there since)."""
+    if not spec.settings:
+        return np.ones(len(spec.regime_centers), dtype=bool)
+    new, old = _raw_centres(spec, spec.settings), _raw_centres(previous, spec.settings)
+    if previous.regime_map is not None:
+        identity = np.vstack([np.eye(previous.regime_map.shape[2]), np.zeros((1, previous.regime_map.shape[2]))])
+        old = old[[np.array_equal(affine, identity) for affine in previous.regime_map]]
+    usable = np.isfinite(old).all(axis=0)
+    distance = ((((new[None, :, :] - old[:, None, :]) / spec.settings_std)[..., usable]) ** 2).sum(axis=-1)
+    known = np.zeros(len(spec.regime_centers), dtype=bool)
+    known[distance.argmin(axis=1)] = True
+    return known
+
+
+#: Readings either side of a reading that count as taken in the same health (the regime map's pairs).
+REGIME_MAP_NEIGHBOURS = 3
+#: Pairs a regime needs, per sensor, before its map is fitted (else its readings are kept as they are).
+REGIME_MAP_MIN_PAIRS_PER_SENSOR = 20
+REGIME_MAP_RIDGE = 1.0
+
+
+def fit_regime_map(z: np.ndarray, regimes: np.ndarray, machines: np.ndarray, known: np.ndarray) -> np.ndarray | None:
+    """Per regime, the affine map that carries the normalised readings of a regime the models did not know (`known`
+    False) over to the reference regime (the known one most readings ran in), learned without labels from machines
+    that switch regimes; a known regime maps onto itself. None when every regime is known.
+
+    A sensor need not respond to wear alike in every regime (in C-MAPSS's flight conditions some move a third as
+    much, in standard deviations), so a model trained in some regimes misreads a machine's wear in a new one. A reading
+    taken in regime r and a neighbouring one of the same machine in the reference regime share the machine's health:
+    the ridge fit of the second on the first (`M_r`) is what the health seen in r reads like in the reference regime.
+    The part of a reading no neighbour predicts (noise, and any sensor the fitted readings never saw move, say a new
+    failure mode) is kept as it is: the map is `z + M_r(z) - D_r(z)`, `D_r` the same fit on neighbours in r itself.
+    Both fits shrink where the readings tell the health only roughly, so the map carries over what is sure of it
+    (all of the difference where the sensors together tell the wear exactly, half of it where they tell half).
+    Mapping the regimes the models did know as well costs them: FD002's own CV error rose from 8.81 to 9.06 with every
+    regime mapped onto its commonest (`docs/pipeline.md`).
+    `z`: normalised readings sorted by machine and time; `regimes`, `machines`: theirs."""
+    n_regimes, n_sensors = len(known), z.shape[1]
+    if known.all():
+        return None
+    counts = np.bincount(regimes, minlength=n_regimes)
+    reference = np.flatnonzero(known)[counts[known].argmax()]
+    identity = np.vstack([np.eye(n_sensors), np.zeros((1, n_sensors))])
+    finite = np.isfinite(z).all(axis=1)
+    here, there = [], []
+    for offset in (*range(-REGIME_MAP_NEIGHBOURS, 0), *range(1, REGIME_MAP_NEIGHBOURS + 1)):
+        i = np.arange(max(0, -offset), len(z) - max(0, offset))
+        j = i + offset
+        same = (machines[i] == machines[j]) & finite[i] & finite[j]
+        here.append(i[same])
+        there.append(j[same])
+    here, there = np.concatenate(here), np.concatenate(there)
+    maps = np.repeat(identity[None], n_regimes, axis=0)
+    for r in range(n_regimes):
+        to_reference = (regimes[here] == r) & (regimes[there] == reference)
+        within = (regimes[here] == r) & (regimes[there] == r)
+        if known[r] or min(to_reference.sum(), within.sum()) < REGIME_MAP_MIN_PAIRS_PER_SENSOR * n_sensors:
+            continue
+        across = _ridge(z[here[to_reference]], z[there[to_reference]])
+        itself = _ridge(z[here[within]], z[there[within]])
+        maps[r] = identity + across - itself
+    return maps
+
+
+def _ridge(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The ridge fit of `y` on `x` as an affine map (`x.shape[1] + 1` rows: the matrix, then the offset)."""
+    x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
+    xc = x - x_mean
+    matrix = np.linalg.solve(xc.T @ xc + REGIME_MAP_RIDGE * np.eye(x.shape[1]), xc.T @ (y - y_mean))
+    return np.vstack([matrix, y_mean - x_mean @ matrix])
 
 
 #: Each machine's first readings in a regime, from which the regime's normaliser is learned (10: the in-domain CV of

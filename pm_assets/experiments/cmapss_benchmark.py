@@ -47,7 +47,7 @@ def served_spec(training: pl.DataFrame, served: pl.DataFrame, features: FeatureC
     served engines is used."""
     spec = fit_feature_spec(training, features, seed=seed)
     every = pl.concat([training, served.with_columns(("served-" + pl.col("machine_id")).alias("machine_id"))], how="diagonal_relaxed")
-    return fit_feature_spec(every, features, seed=seed) if regimes_changed(spec, every, seed) else spec
+    return fit_feature_spec(every, features, seed=seed, previous=spec) if regimes_changed(spec, every, seed) else spec
 
 
 def run(data_dir: Path, subset: str = "FD001", config: TrainConfig = TrainConfig(),

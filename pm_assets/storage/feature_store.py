@@ -42,6 +42,8 @@ def spec_id(spec: FeatureSpec) -> str:
     arrays = (spec.settings_mean, spec.settings_std, spec.regime_centers, spec.regime_mean, spec.regime_std)
     # the config's own fields, not the class's: a spec saved before a field was added keeps its id (and its stored features)
     digest = hashlib.sha1(repr((tuple(vars(spec.config).values()), spec.sensors, spec.settings)).encode())
+    if spec.regime_map is not None:  # a spec saved before the map was kept has none, and keeps its id
+        arrays += (spec.regime_map,)
     for array in arrays:
         digest.update(np.asarray(array, dtype=float).round(12).tobytes())
     return digest.hexdigest()[:12]

@@ -1,3 +1,4 @@
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -97,6 +98,47 @@ def test_a_regime_only_young_machines_ran_in_is_normalised_like_one_worn_machine
     a, b = z(100 + worn, old), z(150 + worn, new)
     assert abs(a - b) < 0.15 * abs(a), (a, b)  # learned from all readings: 0.9 and 8.6
     assert abs(z(100, old)) < 1 and abs(z(150, new)) < 1  # a new machine is near its regime's normaliser in both
+
+
+def test_a_new_regime_is_carried_over_to_the_known_one_and_keeps_what_the_map_never_saw():
+    rng = np.random.default_rng(3)
+    machines, hours = 40, 300
+    h = np.tile(np.arange(hours), machines)
+    regime = (rng.random(machines * hours) < 0.4).astype(int)  # every machine switches regimes reading by reading
+    response = np.where(regime == 1, 0.3, 1.0)  # in regime 1 the sensors move a third as much with the same wear
+    wear = 0.01 * h
+    columns = {  # four sensors that move with wear (each alone noisy: together they tell the wear well)
+        f"sensor_0{k + 1}": 100 * (k + 1) + 20 * regime + sign * response * wear + rng.normal(0, 0.3, h.size)
+        for k, sign in enumerate((1, -1, 0.8, -0.6))}
+    frame = pl.DataFrame({
+        "machine_id": np.repeat([f"M{m:02d}" for m in range(machines)], hours),
+        "ts": [T0 + dt.timedelta(hours=int(x)) for x in h],
+        "op_setting_1": 10.0 * regime + rng.normal(0, 0.01, h.size),
+        **columns,
+        "sensor_05": 5 + 3 * regime + rng.normal(0, 1, h.size),  # never moves with wear in the fitted readings
+    })
+    before = fit_feature_spec(frame.filter(pl.Series(regime == 0)))  # what the models knew: regime 0 alone
+    assert fit_feature_spec(frame).regime_map is None  # a spec fitted afresh knows every regime: nothing to carry over
+    spec = fit_feature_spec(frame, previous=before)
+    fitted = assign_regimes(frame, spec)
+    reference = fitted[regime == 0][0]
+    values = frame.select(spec.sensors).to_numpy()
+    z, unmapped = spec.normalized(values, fitted), dataclasses.replace(spec, regime_map=None).normalized(values, fitted)
+    other = 1 - reference
+
+    def ratio(z: np.ndarray, k: int) -> float:  # how much regime 1's wear moves sensor k, against the reference regime's
+        return np.polyfit(h[fitted == other], z[fitted == other, k], 1)[0] / np.polyfit(h[fitted == reference], z[fitted == reference, k], 1)[0]
+
+    for k in range(4):  # the map takes most of the difference away (all of it only where the sensors tell the wear exactly)
+        assert ratio(unmapped, k) < 0.4 and abs(ratio(z, k) - 1) < 0.5 * abs(ratio(unmapped, k) - 1), (k, ratio(z, k), ratio(unmapped, k))
+    shifted = values.copy()
+    shifted[:, 4] += 5 * spec.regime_std[fitted, 4]  # a sensor the map never saw move (a new failure mode, say)
+    moved = spec.normalized(shifted, fitted) - z
+    assert np.allclose(moved[fitted == other, 4], 5, rtol=0.2) and np.abs(moved[:, :4]).max() < 0.5
+    with_gap = values.copy()
+    with_gap[0, 4] = np.nan  # a missing reading stays missing and moves no other sensor
+    gap = spec.normalized(with_gap, fitted)
+    assert np.isnan(gap[0, 4]) and np.isfinite(gap[0, :4]).all()
 
 
 def test_features_need_the_sensors_they_were_trained_on(fleet):

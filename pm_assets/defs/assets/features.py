@@ -57,7 +57,7 @@ def feature_spec(context: dg.AssetExecutionContext, config: FeatureSpecConfig, w
             context.log.info(f"feature spec {feature_store.spec_id(current)} kept: the readings run in its {len(current.regime_centers)} regime(s)")
             return dg.MaterializeResult(metadata={"refitted": False, "spec_id": feature_store.spec_id(current),
                                                   "operating_regimes": len(current.regime_centers)})
-        spec = fit_feature_spec(readings, feature_config)
+        spec = fit_feature_spec(readings, feature_config, previous=current)
         context.log.info(f"feature spec refitted: {reason}; {len(spec.regime_centers)} regime(s)")
         days = feature_store.recompute(con, spec, lambda i, n: context.log.info(f"recomputed the features of {i}/{n} stored days"))
     path = model_files.save_feature_spec(spec)  # last: a run killed before this refits again when re-run
