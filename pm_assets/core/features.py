@@ -115,7 +115,8 @@ def fit_feature_spec(readings: pl.DataFrame, config: FeatureConfig = FeatureConf
     ranges = fit_ranges({c: readings[c].cast(pl.Float64).fill_nan(None).drop_nulls().to_numpy() for c in present})
     spec = FeatureSpec(config, sensors, settings, mean_s, std_s, centers, np.zeros(0), np.zeros(0),
                        feature_names(sensors, config), sensors_all, model_types, ranges)
-    early = _early_in_regime(readings.select("machine_id", "ts", *sensors), assign_regimes(readings, spec), REGIME_BASELINE_READINGS)
+    fitted = assign_regimes(readings, spec)
+    early = _early_in_regime(readings.select("machine_id", "ts", *sensors), fitted, REGIME_BASELINE_READINGS)
     regimes = early["_regime"].to_numpy()
     values = early.select(pl.col(sensors).fill_nan(None)).to_numpy()
     spec.regime_mean = np.vstack([np.nanmean(values[regimes == r], axis=0) if (regimes == r).any() else np.nanmean(values, axis=0) for r in range(len(centers))])
@@ -124,8 +125,8 @@ def fit_feature_spec(readings: pl.DataFrame, config: FeatureConfig = FeatureConf
     spec.regime_std[~(spec.regime_std > 1e-9 * (1.0 + np.abs(spec.regime_mean)))] = 1.0
     known = known_regimes(spec, previous) if previous is not None else np.ones(len(centers), dtype=bool)
     if not known.all():
-        ordered = readings.select("machine_id", "ts", *spec.settings, *sensors).sort("machine_id", "ts")
-        regimes = assign_regimes(ordered, spec)
+        ordered = readings.select("machine_id", "ts", *sensors).with_columns(pl.Series("_regime", fitted)).sort("machine_id", "ts")
+        regimes = ordered["_regime"].to_numpy()
         z = spec.normalized(ordered.select(pl.col(sensors).cast(pl.Float64).fill_nan(None)).to_numpy(), regimes)
         spec.regime_map = fit_regime_map(z, regimes, ordered["machine_id"].to_numpy(), known)
     return spec
@@ -152,7 +153,7 @@ def known_regimes(spec: FeatureSpec, previous: FeatureSpec) -> np.ndarray:
         return np.ones(len(spec.regime_centers), dtype=bool)
     new, old = _raw_centres(spec, spec.settings), _raw_centres(previous, spec.settings)
     if previous.regime_map is not None:
-        identity = np.vstack([np.eye(previous.regime_map.shape[2]), np.zeros((1, previous.regime_map.shape[2]))])
+        identity = _identity_map(previous.regime_map.shape[2])
         old = old[[np.array_equal(affine, identity) for affine in previous.regime_map]]
     usable = np.isfinite(old).all(axis=0)
     distance = ((((new[None, :, :] - old[:, None, :]) / spec.settings_std)[..., usable]) ** 2).sum(axis=-1)
@@ -189,7 +190,7 @@ def fit_regime_map(z: np.ndarray, regimes: np.ndarray, machines: np.ndarray, kno
         return None
     counts = np.bincount(regimes, minlength=n_regimes)
     reference = np.flatnonzero(known)[counts[known].argmax()]
-    identity = np.vstack([np.eye(n_sensors), np.zeros((1, n_sensors))])
+    identity = _identity_map(n_sensors)
     finite = np.isfinite(z).all(axis=1)
     here, there = [], []
     for offset in (*range(-REGIME_MAP_NEIGHBOURS, 0), *range(1, REGIME_MAP_NEIGHBOURS + 1)):
@@ -209,6 +210,11 @@ def fit_regime_map(z: np.ndarray, regimes: np.ndarray, machines: np.ndarray, kno
         itself = _ridge(z[here[within]], z[there[within]])
         maps[r] = identity + across - itself
     return maps
+
+
+def _identity_map(n_sensors: int) -> np.ndarray:
+    """The affine map (`fit_regime_map`'s layout) that leaves a regime's readings as they are."""
+    return np.vstack([np.eye(n_sensors), np.zeros((1, n_sensors))])
 
 
 def _ridge(x: np.ndarray, y: np.ndarray) -> np.ndarray:
