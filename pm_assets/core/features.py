@@ -64,6 +64,14 @@ class FeatureSpec:
     regime_map: np.ndarray | None = None
 
     @property
+    def carried_over(self) -> list[int]:
+        """The regimes the map carries over to the reference regime (none without a map)."""
+        if self.regime_map is None:
+            return []
+        identity = _identity_map(self.regime_map.shape[2])
+        return [r for r, affine in enumerate(self.regime_map) if not np.array_equal(affine, identity)]
+
+    @property
     def min_readings(self) -> int:
         """Readings a machine needs before all of its rolling windows are full."""
         return max(self.config.windows)
@@ -152,9 +160,7 @@ def known_regimes(spec: FeatureSpec, previous: FeatureSpec) -> np.ndarray:
     if not spec.settings:
         return np.ones(len(spec.regime_centers), dtype=bool)
     new, old = _raw_centres(spec, spec.settings), _raw_centres(previous, spec.settings)
-    if previous.regime_map is not None:
-        identity = _identity_map(previous.regime_map.shape[2])
-        old = old[[np.array_equal(affine, identity) for affine in previous.regime_map]]
+    old = np.delete(old, previous.carried_over, axis=0)
     usable = np.isfinite(old).all(axis=0)
     distance = ((((new[None, :, :] - old[:, None, :]) / spec.settings_std)[..., usable]) ** 2).sum(axis=-1)
     known = np.zeros(len(spec.regime_centers), dtype=bool)

@@ -136,6 +136,6 @@ def _sensor(name: str, description: str) -> dg.SensorDefinition:
 
 
 alert_machines = _sensor("alert_machines", "Post to PM_ALERT_WEBHOOK_URL when a machine enters high risk or gets a service due on the plan's first day")
-alert_failed_checks = _sensor("alert_failed_checks", "Post to PM_ALERT_WEBHOOK_URL when feature_drift, performance_degradation or interval_coverage fails")
+alert_failed_checks = _sensor("alert_failed_checks", "Post to PM_ALERT_WEBHOOK_URL when feature_drift, performance_degradation, interval_coverage or new_failures fails")
 alert_retraining = _sensor("alert_retraining", "Post to PM_ALERT_WEBHOOK_URL when a `retrain` run starts, and why")
 alert_promotions = _sensor("alert_promotions", "Post to PM_ALERT_WEBHOOK_URL when another model becomes the champion")

@@ -1,4 +1,5 @@
-"""Self-healing: a failed drift or accuracy check materializes the retraining assets, once per cooldown.
+"""Self-healing: a failed drift or accuracy check, or enough failures since the last training, materializes the
+retraining assets, once per cooldown.
 
 The cooldown runs on the data's clock, the end of the day a failed check judged, not on the wall
 clock: a backfill or a simulated stream of many days in an hour retrains as the same days would in
@@ -28,7 +29,8 @@ TRIGGER_TAGS = TRIGGER_CHECK_TAG, TRIGGER_PARTITION_TAG, TRIGGER_RUN_TAG = "pm/t
 #: champion's own training rows (in-sample, sharper than on new data), so it runs high on quiet days.
 WATCHED_CHECKS = [dg.AssetCheckKey(dg.AssetKey("drift_report"), "feature_drift"),
                   dg.AssetCheckKey(dg.AssetKey("model_performance"), "performance_degradation"),
-                  dg.AssetCheckKey(dg.AssetKey("model_performance"), "interval_coverage")]
+                  dg.AssetCheckKey(dg.AssetKey("model_performance"), "interval_coverage"),
+                  dg.AssetCheckKey(dg.AssetKey("model_performance"), "new_failures")]
 
 
 def cooldown_seconds() -> float:
@@ -128,7 +130,8 @@ def evaluate(instance: dg.DagsterInstance, dagster_cursor: str | None, cooldown:
 
 @dg.sensor(name=SENSOR_NAME, job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def retrain_on_failed_check(context: dg.SensorEvaluationContext):
-    """Request the `retrain` job when `feature_drift`, `performance_degradation` or `interval_coverage` fails (tagged with the check and partition)."""
+    """Request the `retrain` job when `feature_drift`, `performance_degradation`, `interval_coverage` or `new_failures` fails
+    (tagged with the check and partition)."""
     result, cursor = evaluate(context.instance, context.cursor, cooldown_seconds())
     context.update_cursor(cursor)
     return result

@@ -121,6 +121,13 @@ def version_tags(version: str) -> dict[str, str]:
     return dict(MlflowClient().get_model_version(MODEL_NAME, version).tags)
 
 
+def newest_version() -> str | None:
+    """The version registered last: the champion, a challenger in shadow, or one that lost its trial."""
+    mlflow.set_tracking_uri(tracking_uri())
+    versions = MlflowClient().search_model_versions(f"name='{MODEL_NAME}'")
+    return str(max(int(v.version) for v in versions)) if versions else None
+
+
 def alias_version(alias: str = CHAMPION) -> str | None:
     """The version holding `alias`, or None when there is none yet."""
     mlflow.set_tracking_uri(tracking_uri())

@@ -89,6 +89,7 @@ def test_a_new_operating_regime_refits_the_features_and_replaces_the_champion(da
     assert summary.champion_after != first and len(healed.feature_spec.regime_centers) == 4
     [spec_record] = instance().fetch_materializations(dg.AssetKey("feature_spec"), limit=1).records
     assert spec_record.asset_materialization.metadata["recomputed_days"].value == HISTORY + 2
+    assert spec_record.asset_materialization.metadata["regimes_carried_over"].value == len(healed.feature_spec.carried_over)
     assert [d["champion"] for d in summary.days] == [first, first, summary.champion_after]
     # the frozen champion's rows, rebuilt from the readings with its own spec, are the stored rows' machines and times
     frozen = registry.load_version(first).bundle

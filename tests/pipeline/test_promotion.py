@@ -1,16 +1,18 @@
 """The shadow promotion gate on real logged predictions: a better challenger replaces the champion, a worse one is
 kept waiting while the evidence is thin and dropped when its trial ends, and each verdict is recorded in the asset
-metadata and in MLflow."""
+metadata and in MLflow. The champion's rows from before a trial whose truth came after the challenger's training set
+count too; and failures since the newest training set request a retraining once there are enough of them."""
 
 import datetime as dt
 
 import mlflow
 import pytest
 
-from pm_assets.core.constants import PARTITION_START
+from pm_assets.core.constants import FAILURE, PARTITION_START
+from pm_assets.defs.assets.performance import PerformanceConfig, new_failures_check
 from pm_assets.drivers.runner import materialize
 from pm_assets.sources.simulator import FleetConfig
-from pm_assets.storage import registry
+from pm_assets.storage import paths, registry, warehouse
 from tests.pipeline.conftest import warehouse_with_features
 
 pytestmark = pytest.mark.slow  # the slow end-to-end tier: `make test-slow`
@@ -75,6 +77,8 @@ def test_the_gate_promotes_a_better_challenger_and_drops_a_worse_one(history):
     verdict = _shadow_days(HISTORY + SHADOW, HISTORY + 2 * SHADOW - 1)
     # no machine failed in this week: healthy rows alone do not decide, nor does a difference the machines do not bear out
     assert verdict["decision"] == "waiting" and "0 of them failed" in verdict["why"], verdict
+    # the champion's rows of the week before, unlabelled when the challenger was trained, matured since: they count too
+    assert verdict["earlier_rows"] > 0 and verdict["rows"] == verdict["trial_rows"] + verdict["earlier_rows"], verdict
     assert registry.alias_version(registry.CHALLENGER) == worse["challenger_version"]
     verdict = _gate(PARTITION_START + dt.timedelta(days=HISTORY + 2 * SHADOW - 1), min_failures=0, max_shadow_days=5)
     assert verdict["decision"] == "challenger expired", verdict  # undecided past its trial: dropped
@@ -86,3 +90,29 @@ def test_the_gate_promotes_a_better_challenger_and_drops_a_worse_one(history):
     mlflow.set_tracking_uri(registry.tracking_uri())
     runs = mlflow.search_runs(experiment_names=[registry.EXPERIMENT], filter_string="tags.decision = 'challenger expired'")
     assert len(runs) == 1 and runs["metrics.challenger_live_rul_rmse"][0] > runs["metrics.champion_live_rul_rmse"][0]
+
+
+@pytest.fixture
+def trained_then_watched(tmp_path, monkeypatch):
+    """A model trained on the first days of a fleet, and the days after it ingested."""
+    monkeypatch.setenv("PM_DATA_DIR", str(tmp_path / "data"))
+    warehouse_with_features(FLEET, HISTORY)
+    _train(iterations=2)
+    materialize("raw_telemetry raw_events dbt_daily_models", (PARTITION_START + dt.timedelta(days=HISTORY),
+                                                              PARTITION_START + dt.timedelta(days=FLEET.n_days - 1)))
+    return dt.datetime.combine(PARTITION_START + dt.timedelta(days=FLEET.n_days), dt.time())
+
+
+def test_failures_since_the_newest_training_set_ask_for_a_new_model(trained_then_watched):
+    end, newest = trained_then_watched, registry.newest_version()
+    tags = registry.version_tags(newest)
+    with warehouse.connect(paths.warehouse_path(), read_only=True) as con:
+        new = con.execute("select count(*) from machine_events where event_type = $f and ts >= $since",
+                          {"f": FAILURE, "since": dt.datetime.fromisoformat(tags["labels_as_of"])}).fetchone()[0]
+        assert new > 0 and int(tags["failures"]) > 0
+        enough = new_failures_check(con, PerformanceConfig(min_new_failures=new, new_failure_share=0), end, "day")
+        too_few = new_failures_check(con, PerformanceConfig(min_new_failures=new + 1, new_failure_share=0), end, "day")
+        by_share = new_failures_check(con, PerformanceConfig(min_new_failures=1, new_failure_share=(new + 1) / int(tags["failures"])),
+                                      end, "day")
+    assert not enough.passed and enough.metadata["new_failures"].value == new and enough.metadata["model_version"].value == newest
+    assert too_few.passed and by_share.passed and by_share.metadata["retrain_from"].value == new + 1

@@ -122,6 +122,8 @@ def test_a_new_regime_is_carried_over_to_the_known_one_and_keeps_what_the_map_ne
     spec = fit_feature_spec(frame, previous=before)
     fitted = assign_regimes(frame, spec)
     reference = fitted[regime == 0][0]
+    assert spec.carried_over == [1 - reference] and before.carried_over == []  # only the new regime is carried over
+    assert fit_feature_spec(frame, previous=spec).carried_over == [1 - reference]  # ... and again at the next refit
     values = frame.select(spec.sensors).to_numpy()
     z, unmapped = spec.normalized(values, fitted), dataclasses.replace(spec, regime_map=None).normalized(values, fitted)
     other = 1 - reference

@@ -39,7 +39,8 @@ def _train_candidate(context: dg.AssetExecutionContext, library: str, config: Ca
     if failures.height and failures["label"].n_unique() == 2:
         figures["precision_recall"] = plots.precision_recall(failures["label"].to_numpy(), failures["probability"].to_numpy(), f"{library}: failure within horizon")
     tags = {"dagster_run_id": context.run_id, "dagster_asset": f"{library}_model",
-            "data_from": str(frame["ts"].min()), "data_to": str(frame["ts"].max())}
+            "data_from": str(frame["ts"].min()), "data_to": str(frame["ts"].max()),
+            **{k: str(sampling[k]) for k in ("labels_as_of", "failures") if k in sampling}}
     with mlflow.start_run(run_name=f"{library}-{context.run_id[:8]}", nested=True) as run:
         mlflow.set_tags(tags)
         mlflow.log_params({"library": library, **config.model_dump(), "rul_cap_hours": label_config.rul_cap_hours,

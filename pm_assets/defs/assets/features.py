@@ -56,7 +56,8 @@ def feature_spec(context: dg.AssetExecutionContext, config: FeatureSpecConfig, w
         if reason is None:
             context.log.info(f"feature spec {feature_store.spec_id(current)} kept: the readings run in its {len(current.regime_centers)} regime(s)")
             return dg.MaterializeResult(metadata={"refitted": False, "spec_id": feature_store.spec_id(current),
-                                                  "operating_regimes": len(current.regime_centers)})
+                                                  "operating_regimes": len(current.regime_centers),
+                                                  "regimes_carried_over": len(current.carried_over)})
         spec = fit_feature_spec(readings, feature_config, previous=current)
         context.log.info(f"feature spec refitted: {reason}; {len(spec.regime_centers)} regime(s)")
         days = feature_store.recompute(con, spec, lambda i, n: context.log.info(f"recomputed the features of {i}/{n} stored days"))
@@ -64,7 +65,7 @@ def feature_spec(context: dg.AssetExecutionContext, config: FeatureSpecConfig, w
     return dg.MaterializeResult(metadata={
         "refitted": True, "reason": reason, "recomputed_days": days,
         "spec_id": feature_store.spec_id(spec), "sensors_kept": ", ".join(spec.sensors), "operating_regimes": len(spec.regime_centers),
-        "features": len(spec.feature_names), "fitted_on_rows": readings.height, "path": dg.MetadataValue.path(str(path)),
+        "regimes_carried_over": len(spec.carried_over), "features": len(spec.feature_names), "fitted_on_rows": readings.height, "path": dg.MetadataValue.path(str(path)),
     })
 
 

@@ -3,11 +3,13 @@ logged, and judged once their truth has matured (`pm_assets.storage.predictions`
 """
 
 import datetime as dt
+import math
 
 import dagster as dg
 import numpy as np
 import polars as pl
 
+from pm_assets.core.constants import FAILURE
 from pm_assets.core.metrics import expected_rmse, live_metrics
 from pm_assets.core.models import ModelBundle
 from pm_assets.core.scoring import with_predictions
@@ -77,6 +79,11 @@ class PerformanceConfig(dg.Config):
     # machine are strongly correlated); fails when they hold the true RUL less often than nominal minus this margin
     min_range_machines: int = 10
     max_coverage_shortfall: float = 0.10
+    # `new_failures` (a warning): fails once the failures since the newest model's training set reach this share of
+    # those it was trained on, and at least `min_new_failures`, so a fleet that does not drift still gets a
+    # challenger that learned from them (the gate decides whether it serves)
+    new_failure_share: float = 0.25
+    min_new_failures: int = 10
 
 
 @dg.asset(
@@ -87,7 +94,9 @@ class PerformanceConfig(dg.Config):
                                    description="Live RUL RMSE of matured predictions against what cross-validation predicts for rows "
                                                "as close to failure, and the share of matured failures the alert caught in time"),
                  dg.AssetCheckSpec("interval_coverage", asset="model_performance",
-                                   description="Share of matured RULs inside their predicted range, against the range's nominal coverage")],
+                                   description="Share of matured RULs inside their predicted range, against the range's nominal coverage"),
+                 dg.AssetCheckSpec("new_failures", asset="model_performance",
+                                   description="Failures seen since the newest model's training set, against how many it was trained on")],
 )
 def model_performance(context: dg.AssetExecutionContext, config: PerformanceConfig, warehouse: WarehouseResource):
     """Live RMSE, precision, recall and alert lead time of the champion's logged predictions whose truth is known by the end of the day."""
@@ -125,6 +134,8 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
     )
     coverage = coverage_check(rows, bundle, config, context.partition_key)
     yield coverage
+    with warehouse.connect(read_only=True) as con:
+        yield new_failures_check(con, config, end, context.partition_key)
     caught = round(live["failures_caught_share"] * live["failures_judged"]) if live["failures_judged"] else 0
     shared_snapshots.publish_figures("performance", {  # for /metrics and the fleet dashboard
         "day": context.partition_key, "window_days": config.window_days, "model_version": version,
@@ -151,3 +162,23 @@ def coverage_check(rows: pl.DataFrame, bundle: ModelBundle, config: PerformanceC
     return dg.AssetCheckResult(check_name="interval_coverage", passed=not failed, metadata=metadata,
                                description=f"{inside:.0%} of {judged.height} matured RULs inside their range (nominal {nominal:.0%}, "
                                            f"at least {nominal - config.max_coverage_shortfall:.0%})")
+
+
+def new_failures_check(con, config: PerformanceConfig, end: dt.datetime, partition: str) -> dg.AssetCheckResult:
+    """`new_failures`: warns (and so requests a retraining) once enough failures came after the newest model's training set."""
+    newest = registry.newest_version()
+    tags = registry.version_tags(newest) if newest else {}
+    metadata = {"model_version": str(newest), "partition": partition, "new_failure_share": config.new_failure_share,
+                "min_new_failures": config.min_new_failures}
+    if "labels_as_of" not in tags:
+        return dg.AssetCheckResult(check_name="new_failures", passed=True, metadata=metadata,
+                                   description=f"not judged: model v{newest} does not record when its training set was drawn")
+    known_then, trained_on = dt.datetime.fromisoformat(tags["labels_as_of"]), int(tags["failures"])
+    new = con.execute("select count(*) from machine_events where event_type = $failure and ts >= $since and ts < $end",
+                      {"failure": FAILURE, "since": known_then, "end": end}).fetchone()[0]
+    needed = max(config.min_new_failures, math.ceil(config.new_failure_share * trained_on))
+    metadata |= {"new_failures": new, "trained_on_failures": trained_on, "retrain_from": needed}
+    return dg.AssetCheckResult(
+        check_name="new_failures", passed=new < needed, severity=dg.AssetCheckSeverity.WARN, metadata=metadata,
+        description=f"{new} failures since v{newest}'s training set of {known_then:%Y-%m-%d %H:%M} ({trained_on} failures in it); "
+                    f"a new model is trained from {needed}")

@@ -1,8 +1,11 @@
 """The promotion gate: a challenger runs in shadow beside the champion, and replaces it only if its
-own forward predictions, judged on the same matured rows as the champion's, are better.
+predictions, judged on the same matured rows as the champion's, are better.
 
-Both models predicted those rows before their truth was known, so neither saw it: a like-for-like
-comparison, which cross-validation estimates (other rows, other training sets) are not.
+The rows are those whose truth neither model knew: the ones both predicted during the trial, and the champion's
+rows from before it whose truth was still unknown when the challenger's training set was drawn (the challenger
+predicts them from the same stored features). A like-for-like comparison, which cross-validation estimates (other
+rows, other training sets) are not; and with the earlier rows a trial of two days judges each machine that failed
+in it on its whole last `rul_cap_hours`, not only on its last cycles.
 """
 
 import datetime as dt
@@ -12,11 +15,14 @@ import mlflow
 import polars as pl
 
 from pm_assets.core.gate import compare, verdict
+from pm_assets.core.labels import LabelConfig
 from pm_assets.core.metrics import live_metrics
+from pm_assets.core.models import ModelBundle
+from pm_assets.core.scoring import with_predictions
 from pm_assets.defs.partitions import daily_partitions, day_window
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import feature_store, registry
-from pm_assets.storage.predictions import read_matured
+from pm_assets.storage.predictions import PREDICTIONS_TABLE, read_matured, with_labels
 from pm_assets.storage.reference import write_reference
 
 
@@ -38,16 +44,21 @@ def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, wareh
     if challenger is None or champion is None or challenger == champion:
         return dg.MaterializeResult(metadata={"decision": "no challenger", "champion_version": str(champion)})
     _, end = day_window(context.partition_key)
-    shadow_from = dt.datetime.fromisoformat(registry.version_tags(challenger).get("data_to", str(end - dt.timedelta(days=1))))
+    tags = registry.version_tags(challenger)
+    shadow_from = dt.datetime.fromisoformat(tags.get("data_to", str(end - dt.timedelta(days=1))))
     bundles = {v: registry.load_version(v).bundle for v in (champion, challenger)}
+    label_config = bundles[champion].label_config
     with warehouse.connect(read_only=True) as con:
-        matured = read_matured(con, [champion, challenger], shadow_from, end, bundles[champion].label_config)
-        regimes = feature_store.read_rows(con, shadow_from, end, ["regime"])
-    rows = {v: matured.filter((pl.col("model_version") == v) & pl.col("rul").is_not_null()) for v in (champion, challenger)}
-    paired = (rows[champion].select("machine_id", "ts", "rul", pl.col("predicted_rul").alias("champion"))
-              .join(rows[challenger].select("machine_id", "ts", pl.col("predicted_rul").alias("challenger")), on=["machine_id", "ts"])
-              .join(regimes, on=["machine_id", "ts"], how="left"))
-    shared = paired.select("machine_id", "ts")
+        matured = read_matured(con, [champion, challenger], shadow_from, end, label_config)
+        rows = {v: matured.filter((pl.col("model_version") == v) & pl.col("rul").is_not_null()) for v in (champion, challenger)}
+        trial = (rows[champion].select("machine_id", "ts", "rul", pl.col("predicted_rul").alias("champion"))
+                 .join(rows[challenger].select("machine_id", "ts", pl.col("predicted_rul").alias("challenger")), on=["machine_id", "ts"]))
+        earlier = _matured_since_training(con, champion, bundles[challenger], tags.get("labels_as_of"), end, label_config, trial)
+        paired = pl.concat([trial, earlier])
+        regimes = feature_store.read_rows(con, paired["ts"].min(), end, ["regime"]) if paired.height else None
+    if regimes is not None:
+        paired = paired.join(regimes, on=["machine_id", "ts"], how="left")
+    shared = trial.select("machine_id", "ts")
     metrics = {v: live_metrics(rows[v].join(shared, on=["machine_id", "ts"]), bundles[v]) for v in (champion, challenger)}
     cap = bundles[champion].label_config.rul_cap_hours
     overall = compare(paired, cap)
@@ -58,10 +69,12 @@ def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, wareh
                           config.min_gain)
     if decision == "waiting" and (end - shadow_from).days > config.max_shadow_days:
         decision = "challenger expired"
-    metadata = {"decision": decision, "why": why, "basis": f"{shared.height} matured rows of {overall.machines} machines "
-                                                           f"({overall.failed_machines} failed) both predicted since {shadow_from}",
+    metadata = {"decision": decision, "why": why, "basis": f"{paired.height} matured rows of {overall.machines} machines "
+                                                           f"({overall.failed_machines} failed): {trial.height} both predicted since "
+                                                           f"{shadow_from}, {earlier.height} from before whose truth came after the training set",
                 "champion_version_before": champion, "challenger_version": challenger, "margin": config.margin,
-                "champion_rul_rmse": float(champion_rmse), "challenger_rul_rmse": float(challenger_rmse), "rows": shared.height,
+                "champion_rul_rmse": float(champion_rmse), "challenger_rul_rmse": float(challenger_rmse), "rows": paired.height,
+                "trial_rows": trial.height, "earlier_rows": earlier.height,
                 **{k: v for k, v in overall.figures("comparison_").items() if k.endswith(("difference", "lower", "upper", "machines"))},
                 "segments": dg.MetadataValue.json({name: {k: round(v, 3) if isinstance(v, float) else v for k, v in c.figures().items()}
                                                    for name, c in segments.items()})}
@@ -79,5 +92,34 @@ def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, wareh
         for role, version in (("champion", champion), ("challenger", challenger)):
             mlflow.log_metrics({f"{role}_live_{k}": float(v) for k, v in metrics[version].items() if v == v})
     context.log.info(f"{decision}: challenger v{challenger} live RMSE {challenger_rmse:.2f} vs champion v{champion} "
-                     f"{champion_rmse:.2f} on {shared.height} rows; {why}")
+                     f"{champion_rmse:.2f} on {paired.height} rows; {why}")
     return dg.MaterializeResult(metadata={**metadata, "champion_version": challenger if decision == "promoted" else champion})
+
+
+def _matured_since_training(con, champion: str, challenger: ModelBundle, labels_as_of: str | None, end: dt.datetime,
+                            label_config: LabelConfig, trial: pl.DataFrame) -> pl.DataFrame:
+    """The champion's logged rows outside `trial` whose RUL was unknown when the challenger's training set was drawn
+    (`labels_as_of`) and is known by `end`, with the challenger's prediction of the same stored features: machine_id,
+    ts, rul, champion, challenger. None for a challenger from before the tag, or of features other than the stored ones
+    (it could not predict them)."""
+    empty = trial.clear()
+    if labels_as_of is None:
+        return empty
+    known_then = dt.datetime.fromisoformat(labels_as_of)
+    since = known_then - dt.timedelta(hours=label_config.rul_cap_hours)  # older rows' truth was known by then
+    _, _, stored = feature_store.read_state(con, end.date())
+    if stored != feature_store.spec_id(challenger.feature_spec):
+        return empty
+    logged = con.execute(f"select machine_id, ts, predicted_rul as champion from {PREDICTIONS_TABLE} "
+                         "where ts >= $since and ts < $end and model_version = $version",
+                         {"since": since, "end": end, "version": champion}).pl().join(trial, on=["machine_id", "ts"], how="anti")
+    if logged.is_empty():
+        return empty
+    now = with_labels(con, logged, since, end, label_config).filter(pl.col("rul").is_not_null())
+    then = with_labels(con, now.select("machine_id", "ts"), since, known_then, label_config).filter(pl.col("rul").is_not_null())
+    new = now.join(then, on=["machine_id", "ts"], how="anti")
+    if new.is_empty():
+        return empty
+    features = feature_store.read_rows(con, new["ts"].min(), end).join(new.select("machine_id", "ts"), on=["machine_id", "ts"], how="semi")
+    scored = with_predictions(challenger, features).select("machine_id", "ts", pl.col("predicted_rul").alias("challenger"))
+    return new.select("machine_id", "ts", "rul", "champion").join(scored, on=["machine_id", "ts"]).select(trial.columns)

@@ -38,7 +38,11 @@ def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig, w
     labels = build_labels(sampled.select("machine_id", "ts"), events, label_config, observed_until)
     frame = sampled.drop("life_start").join(labels, on=["machine_id", "ts"], how="inner").filter(
         pl.col("rul").is_not_null() | pl.col("fails_within_horizon").is_not_null())
-    sampling |= {"labelled_rows": frame.height, "seed": config.seed, "max_rows": config.max_rows}
+    failures = int((events["event_type"] == FAILURE).sum())
+    # what the models trained on it knew: the gate judges them on rows whose truth came later, the retraining
+    # sensor counts the failures seen since
+    sampling |= {"labelled_rows": frame.height, "seed": config.seed, "max_rows": config.max_rows,
+                 "labels_as_of": str(until), "failures": failures}
     path = model_files.save_training_set(frame, spec, label_config, sampling)
     context.log.info(f"training set: {frame.height:,} labelled rows sampled from {sampling['rows_in_window']:,} feature rows "
                      f"({sampling['rows_per_life']} per life, {sampling['lives']} lives)")
@@ -47,7 +51,7 @@ def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig, w
         "machines": frame["machine_id"].n_unique(),
         "features": len(spec.feature_names),
         **{f"sampling_{k}": v for k, v in sampling.items()},
-        "failures": int((events["event_type"] == FAILURE).sum()),
+        "failures": failures,
         "rows_with_rul": int(frame["rul"].is_not_null().sum()),
         "positive_share": float(frame["fails_within_horizon"].mean() or 0.0),
         "data_from": str(sampled["ts"].min()),
