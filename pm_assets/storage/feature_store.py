@@ -248,6 +248,17 @@ def read_rows_of(con: duckdb.DuckDBPyConnection, spec: FeatureSpec, start: dt.da
     return features.filter(pl.col("ts") >= start).sort("machine_id", "ts") if features.height else features
 
 
+def rows_at(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """The stored feature rows of `keys` (machine_id, ts): `machine_id`, `ts` and `columns`, read where they lie."""
+    con.register("_keys", keys.select("machine_id", "ts").to_arrow())
+    try:
+        selected = ", ".join(f'f."{c}"' for c in columns)
+        return con.execute(f"select f.machine_id, f.ts, {selected} from {FEATURES_TABLE} f join _keys using (machine_id, ts) "
+                           "where f.ts >= $since and f.ts <= $until", {"since": keys["ts"].min(), "until": keys["ts"].max()}).pl()
+    finally:
+        con.unregister("_keys")
+
+
 def latest_rows(con: duckdb.DuckDBPyConnection, day: dt.date, lookback: dt.timedelta) -> pl.DataFrame:
     """Each machine's last feature row up to the end of `day`, for machines seen within `lookback` of it."""
     state, as_of, _ = read_state(con, day + dt.timedelta(days=1))

@@ -120,6 +120,6 @@ def _matured_since_training(con, champion: str, challenger: ModelBundle, labels_
     new = now.join(then, on=["machine_id", "ts"], how="anti")
     if new.is_empty():
         return empty
-    features = feature_store.read_rows(con, new["ts"].min(), end).join(new.select("machine_id", "ts"), on=["machine_id", "ts"], how="semi")
+    features = feature_store.rows_at(con, new, challenger.feature_names)
     scored = with_predictions(challenger, features).select("machine_id", "ts", pl.col("predicted_rul").alias("challenger"))
     return new.select("machine_id", "ts", "rul", "champion").join(scored, on=["machine_id", "ts"]).select(trial.columns)
