@@ -100,7 +100,7 @@ def _matured_since_training(con, champion: str, challenger: ModelBundle, labels_
                             label_config: LabelConfig, trial: pl.DataFrame) -> pl.DataFrame:
     """The champion's logged rows outside `trial` whose RUL was unknown when the challenger's training set was drawn
     (`labels_as_of`) and is known by `end`, with the challenger's prediction of the same stored features: machine_id,
-    ts, rul, champion, challenger. None for a challenger from before the tag, or of features other than the stored ones
+    ts, rul, champion, challenger. Empty for a challenger from before the tag, or of features other than the stored ones
     (it could not predict them)."""
     empty = trial.clear()
     if labels_as_of is None:
