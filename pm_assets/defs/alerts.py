@@ -20,7 +20,7 @@ import polars as pl
 
 from pm_assets.core.alert_messages import Alert, evidence_of, machine_alerts
 from pm_assets.defs.jobs import retrain_job
-from pm_assets.defs.sensors import TRIGGER_CHECK_TAG, TRIGGER_PARTITION_TAG, latest_check_evaluations
+from pm_assets.defs.sensors import TRIGGER_CHECK_TAG, TRIGGER_PARTITION_TAG, WATCHED_NAMES, latest_check_evaluations
 from pm_assets.storage import paths, webhook
 from pm_assets.storage.atomic import write_atomic
 
@@ -136,6 +136,6 @@ def _sensor(name: str, description: str) -> dg.SensorDefinition:
 
 
 alert_machines = _sensor("alert_machines", "Post to PM_ALERT_WEBHOOK_URL when a machine enters high risk or gets a service due on the plan's first day")
-alert_failed_checks = _sensor("alert_failed_checks", "Post to PM_ALERT_WEBHOOK_URL when feature_drift, performance_degradation, interval_coverage or new_failures fails")
+alert_failed_checks = _sensor("alert_failed_checks", f"Post to PM_ALERT_WEBHOOK_URL when a watched check fails ({WATCHED_NAMES})")
 alert_retraining = _sensor("alert_retraining", "Post to PM_ALERT_WEBHOOK_URL when a `retrain` run starts, and why")
 alert_promotions = _sensor("alert_promotions", "Post to PM_ALERT_WEBHOOK_URL when another model becomes the champion")

@@ -31,6 +31,7 @@ WATCHED_CHECKS = [dg.AssetCheckKey(dg.AssetKey("drift_report"), "feature_drift")
                   dg.AssetCheckKey(dg.AssetKey("model_performance"), "performance_degradation"),
                   dg.AssetCheckKey(dg.AssetKey("model_performance"), "interval_coverage"),
                   dg.AssetCheckKey(dg.AssetKey("model_performance"), "new_failures")]
+WATCHED_NAMES = ", ".join(key.name for key in WATCHED_CHECKS)
 
 
 def cooldown_seconds() -> float:
@@ -128,10 +129,9 @@ def evaluate(instance: dg.DagsterInstance, dagster_cursor: str | None, cooldown:
     return result, kept
 
 
-@dg.sensor(name=SENSOR_NAME, job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(name=SENSOR_NAME, job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description=f"Request the `retrain` job when a watched check fails ({WATCHED_NAMES}), tagged with the check and partition")
 def retrain_on_failed_check(context: dg.SensorEvaluationContext):
-    """Request the `retrain` job when `feature_drift`, `performance_degradation`, `interval_coverage` or `new_failures` fails
-    (tagged with the check and partition)."""
     result, cursor = evaluate(context.instance, context.cursor, cooldown_seconds())
     context.update_cursor(cursor)
     return result

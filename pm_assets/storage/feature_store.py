@@ -248,12 +248,12 @@ def read_rows_of(con: duckdb.DuckDBPyConnection, spec: FeatureSpec, start: dt.da
     return features.filter(pl.col("ts") >= start).sort("machine_id", "ts") if features.height else features
 
 
-def rows_at(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """The stored feature rows of `keys` (machine_id, ts): `machine_id`, `ts` and `columns`, read where they lie."""
+def rows_at(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame, columns: list[str] | None = None) -> pl.DataFrame:
+    """The stored feature rows of `keys` (machine_id, ts), read where they lie: all columns, or `machine_id`, `ts` and `columns`."""
     con.register("_keys", keys.select("machine_id", "ts").to_arrow())
     try:
-        selected = ", ".join(f'f."{c}"' for c in columns)
-        return con.execute(f"select f.machine_id, f.ts, {selected} from {FEATURES_TABLE} f join _keys using (machine_id, ts) "
+        selected = "f.*" if columns is None else ", ".join(["f.machine_id", "f.ts", *(f'f."{c}"' for c in columns)])
+        return con.execute(f"select {selected} from {FEATURES_TABLE} f join _keys using (machine_id, ts) "
                            "where f.ts >= $since and f.ts <= $until", {"since": keys["ts"].min(), "until": keys["ts"].max()}).pl()
     finally:
         con.unregister("_keys")
@@ -264,14 +264,7 @@ def latest_rows(con: duckdb.DuckDBPyConnection, day: dt.date, lookback: dt.timed
     state, as_of, _ = read_state(con, day + dt.timedelta(days=1))
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time())
     recent = state.filter(pl.col("last_ts") >= end - lookback).select("machine_id", pl.col("last_ts").alias("ts"))
-    if recent.is_empty():
-        return pl.DataFrame()
-    con.register("_latest", recent.to_arrow())
-    try:
-        return con.execute(f"select f.* from {FEATURES_TABLE} f join _latest using (machine_id, ts) where f.ts >= $since",
-                       {"since": recent["ts"].min()}).pl()
-    finally:
-        con.unregister("_latest")
+    return rows_at(con, recent) if recent.height else pl.DataFrame()
 
 
 def sample_lives(con: duckdb.DuckDBPyConnection, until: dt.datetime, rows_per_life: int, max_rows: int, seed: int,

@@ -108,6 +108,7 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
     bundle = registry.load_version(version).bundle
     with warehouse.connect(read_only=True) as con:
         rows = read_matured(con, [version], window_start, end, bundle.label_config)
+        new_failures = new_failures_check(con, config, end, context.partition_key)
     live = live_metrics(rows, bundle, config.min_lead_hours)
     truth = rows["rul"].drop_nulls().to_numpy()
     expected = expected_rmse(bundle.metrics, truth, bundle.label_config.rul_cap_hours) if len(truth) else float("nan")
@@ -134,8 +135,7 @@ def model_performance(context: dg.AssetExecutionContext, config: PerformanceConf
     )
     coverage = coverage_check(rows, bundle, config, context.partition_key)
     yield coverage
-    with warehouse.connect(read_only=True) as con:
-        yield new_failures_check(con, config, end, context.partition_key)
+    yield new_failures
     caught = round(live["failures_caught_share"] * live["failures_judged"]) if live["failures_judged"] else 0
     shared_snapshots.publish_figures("performance", {  # for /metrics and the fleet dashboard
         "day": context.partition_key, "window_days": config.window_days, "model_version": version,

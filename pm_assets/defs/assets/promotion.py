@@ -22,7 +22,7 @@ from pm_assets.core.scoring import with_predictions
 from pm_assets.defs.partitions import daily_partitions, day_window
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import feature_store, registry
-from pm_assets.storage.predictions import PREDICTIONS_TABLE, read_matured, with_labels
+from pm_assets.storage.predictions import read_matured, with_labels
 from pm_assets.storage.reference import write_reference
 
 
@@ -48,12 +48,19 @@ def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, wareh
     shadow_from = dt.datetime.fromisoformat(tags.get("data_to", str(end - dt.timedelta(days=1))))
     bundles = {v: registry.load_version(v).bundle for v in (champion, challenger)}
     label_config = bundles[champion].label_config
+    known_then = dt.datetime.fromisoformat(tags["labels_as_of"]) if "labels_as_of" in tags else None
+    # rows older than the RUL cap before the training set had their truth known by then
+    since = min(shadow_from, known_then - dt.timedelta(hours=label_config.rul_cap_hours)) if known_then else shadow_from
     with warehouse.connect(read_only=True) as con:
-        matured = read_matured(con, [champion, challenger], shadow_from, end, label_config)
+        matured = read_matured(con, [champion, challenger], since, end, label_config)
         rows = {v: matured.filter((pl.col("model_version") == v) & pl.col("rul").is_not_null()) for v in (champion, challenger)}
         trial = (rows[champion].select("machine_id", "ts", "rul", pl.col("predicted_rul").alias("champion"))
-                 .join(rows[challenger].select("machine_id", "ts", pl.col("predicted_rul").alias("challenger")), on=["machine_id", "ts"]))
-        earlier = _matured_since_training(con, champion, bundles[challenger], tags.get("labels_as_of"), end, label_config, trial)
+                 .join(rows[challenger].select("machine_id", "ts", pl.col("predicted_rul").alias("challenger")), on=["machine_id", "ts"])
+                 .filter(pl.col("ts") >= shadow_from))  # a day re-run during the trial logs the challenger on its own training days
+        before_trial = rows[champion].join(trial, on=["machine_id", "ts"], how="anti").select(
+            "machine_id", "ts", "rul", pl.col("predicted_rul").alias("champion"))
+        earlier = _matured_since_training(con, before_trial, bundles[challenger], known_then, since, end, label_config) \
+            if known_then else trial.clear()
         paired = pl.concat([trial, earlier])
         regimes = feature_store.read_rows(con, paired["ts"].min(), end, ["regime"]) if paired.height else None
     if regimes is not None:
@@ -96,30 +103,19 @@ def challenger_gate(context: dg.AssetExecutionContext, config: GateConfig, wareh
     return dg.MaterializeResult(metadata={**metadata, "champion_version": challenger if decision == "promoted" else champion})
 
 
-def _matured_since_training(con, champion: str, challenger: ModelBundle, labels_as_of: str | None, end: dt.datetime,
-                            label_config: LabelConfig, trial: pl.DataFrame) -> pl.DataFrame:
-    """The champion's logged rows outside `trial` whose RUL was unknown when the challenger's training set was drawn
-    (`labels_as_of`) and is known by `end`, with the challenger's prediction of the same stored features: machine_id,
-    ts, rul, champion, challenger. Empty for a challenger from before the tag, or of features other than the stored ones
-    (it could not predict them)."""
-    empty = trial.clear()
-    if labels_as_of is None:
-        return empty
-    known_then = dt.datetime.fromisoformat(labels_as_of)
-    since = known_then - dt.timedelta(hours=label_config.rul_cap_hours)  # older rows' truth was known by then
+
+def _matured_since_training(con, champion_rows: pl.DataFrame, challenger: ModelBundle, known_then: dt.datetime,
+                            since: dt.datetime, end: dt.datetime, label_config: LabelConfig) -> pl.DataFrame:
+    """Of the champion's matured rows outside the trial (machine_id, ts, rul, champion), those whose RUL was unknown
+    when the challenger's training set was drawn (`known_then`), with the challenger's prediction of the same stored
+    features (`challenger`). Empty when the challenger is of features other than the stored ones (it could not
+    predict them)."""
     _, _, stored = feature_store.read_state(con, end.date())
-    if stored != feature_store.spec_id(challenger.feature_spec):
-        return empty
-    logged = con.execute(f"select machine_id, ts, predicted_rul as champion from {PREDICTIONS_TABLE} "
-                         "where ts >= $since and ts < $end and model_version = $version",
-                         {"since": since, "end": end, "version": champion}).pl().join(trial, on=["machine_id", "ts"], how="anti")
-    if logged.is_empty():
-        return empty
-    now = with_labels(con, logged, since, end, label_config).filter(pl.col("rul").is_not_null())
-    then = with_labels(con, now.select("machine_id", "ts"), since, known_then, label_config).filter(pl.col("rul").is_not_null())
-    new = now.join(then, on=["machine_id", "ts"], how="anti")
+    if champion_rows.is_empty() or stored != feature_store.spec_id(challenger.feature_spec):
+        return champion_rows.with_columns(pl.lit(None, pl.Float64).alias("challenger")).clear()
+    then = with_labels(con, champion_rows.select("machine_id", "ts"), since, known_then, label_config).filter(pl.col("rul").is_not_null())
+    new = champion_rows.join(then, on=["machine_id", "ts"], how="anti")
     if new.is_empty():
-        return empty
-    features = feature_store.rows_at(con, new, challenger.feature_names)
-    scored = with_predictions(challenger, features).select("machine_id", "ts", pl.col("predicted_rul").alias("challenger"))
-    return new.select("machine_id", "ts", "rul", "champion").join(scored, on=["machine_id", "ts"]).select(trial.columns)
+        return new.with_columns(pl.lit(None, pl.Float64).alias("challenger"))
+    scored = with_predictions(challenger, feature_store.rows_at(con, new, challenger.feature_names))
+    return new.join(scored.select("machine_id", "ts", pl.col("predicted_rul").alias("challenger")), on=["machine_id", "ts"])
