@@ -38,6 +38,20 @@ def test_ranges_narrow_near_failure_and_out_of_fold_coverage_is_honest():
     assert metrics["rul_interval_width_near_failure"] < metrics["rul_interval_width"] / 2
 
 
+def test_skewed_errors_get_the_narrowest_range_that_holds_the_coverage():
+    """Near failure the truth cannot fall below 0 and a model's misses run long: the equal-tailed range wastes width."""
+    rng = np.random.default_rng(6)
+    pred = rng.uniform(0, 40, 60_000)
+    truth = pred + rng.exponential(4.0, len(pred)) - 2.0  # errors with a long upper tail
+    ranges = fit_intervals(truth[:30_000], pred[:30_000], cap=125)
+    lower, upper = ranges.range(pred[30_000:])
+    held = np.mean((truth[30_000:] >= lower) & (truth[30_000:] <= upper))
+    assert abs(held - 0.9) < 0.01
+    equal_tailed = np.quantile(truth[:30_000] - pred[:30_000], [0.05, 0.95])
+    assert np.mean(upper - lower) < 0.85 * (equal_tailed[1] - equal_tailed[0])
+    assert (lower >= 0).all() and (upper >= pred[30_000:]).all() and (lower <= pred[30_000:]).all()
+
+
 def test_a_single_constant_error_gives_a_narrow_range_and_too_few_rows_are_refused():
     pred = np.linspace(0, 100, 1000)
     ranges = fit_intervals(pred + 2.0, pred, cap=125)
