@@ -62,6 +62,9 @@ class FeatureSpec:
     #: Per regime, the affine map (`sensors + 1` rows: the matrix, then the offset) that carries its normalised readings
     #: over to the reference regime (`fit_regime_map`); None when the models knew every regime (or saved before it was kept).
     regime_map: np.ndarray | None = None
+    #: Per regime, how far (in the settings' spread units) from its centre a reading may lie and still run in it: twice
+    #: the farthest training reading, plus a cell (`outside_regimes`); None in a spec saved before it was kept.
+    regime_radius: np.ndarray | None = None
 
     @property
     def carried_over(self) -> list[int]:
@@ -124,6 +127,7 @@ def fit_feature_spec(readings: pl.DataFrame, config: FeatureConfig = FeatureConf
     spec = FeatureSpec(config, sensors, settings, mean_s, std_s, centers, np.zeros(0), np.zeros(0),
                        feature_names(sensors, config), sensors_all, model_types, ranges)
     fitted = assign_regimes(readings, spec)
+    spec.regime_radius = 2.0 * _farthest_in_regime(_regime_distances(readings, spec), fitted, len(centers)) + REGIME_CELL
     early = _early_in_regime(readings.select("machine_id", "ts", *sensors), fitted, REGIME_BASELINE_READINGS)
     regimes = early["_regime"].to_numpy()
     values = early.select(pl.col(sensors).fill_nan(None)).to_numpy()
@@ -294,11 +298,29 @@ def _regime_centers(sample: np.ndarray, config: FeatureConfig, seed: int) -> np.
     return overall
 
 
+def _regime_distances(readings: pl.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """Each reading's distance to each regime's centre, in the settings' spread units (readings x regimes)."""
+    scaled = _setting_matrix(readings, spec.settings, spec.settings_mean, spec.settings_std)
+    return np.sqrt(((scaled[:, None, :] - spec.regime_centers[None, :, :]) ** 2).sum(axis=2))
+
+
+def _farthest_in_regime(distances: np.ndarray, regimes: np.ndarray, n_regimes: int) -> np.ndarray:
+    nearest = distances[np.arange(len(regimes)), regimes]
+    return np.array([nearest[regimes == r].max() if (regimes == r).any() else 0.0 for r in range(n_regimes)])
+
+
 def assign_regimes(readings: pl.DataFrame, spec: FeatureSpec) -> np.ndarray:
     """The nearest learned operating regime of each reading."""
-    scaled = _setting_matrix(readings, spec.settings, spec.settings_mean, spec.settings_std)
-    distances = ((scaled[:, None, :] - spec.regime_centers[None, :, :]) ** 2).sum(axis=2)
-    return distances.argmin(axis=1)
+    return _regime_distances(readings, spec).argmin(axis=1)
+
+
+def outside_regimes(readings: pl.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """Which readings run in none of the operating regimes `spec` learned: farther from every centre than its radius.
+    Their features are normalised as if they ran in the nearest regime, so the models read them wrongly until the
+    spec is refitted (every reading passes under a spec saved before radii were kept)."""
+    if spec.regime_radius is None or not spec.settings or readings.is_empty():
+        return np.zeros(readings.height, dtype=bool)
+    return (_regime_distances(readings, spec) > spec.regime_radius[None, :]).all(axis=1)
 
 
 _EPOCH = dt.datetime(1970, 1, 1)

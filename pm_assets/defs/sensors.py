@@ -1,5 +1,5 @@
-"""Self-healing: a failed drift or accuracy check, or enough failures since the last training, materializes the
-retraining assets, once per cooldown.
+"""Self-healing: a failed drift or accuracy check, enough failures since the last training, or readings in operating
+regimes the features do not know, materializes the retraining assets, once per cooldown.
 
 The cooldown runs on the data's clock, the end of the day a failed check judged, not on the wall
 clock: a backfill or a simulated stream of many days in an hour retrains as the same days would in
@@ -30,7 +30,8 @@ TRIGGER_TAGS = TRIGGER_CHECK_TAG, TRIGGER_PARTITION_TAG, TRIGGER_RUN_TAG = "pm/t
 WATCHED_CHECKS = [dg.AssetCheckKey(dg.AssetKey("drift_report"), "feature_drift"),
                   dg.AssetCheckKey(dg.AssetKey("model_performance"), "performance_degradation"),
                   dg.AssetCheckKey(dg.AssetKey("model_performance"), "interval_coverage"),
-                  dg.AssetCheckKey(dg.AssetKey("model_performance"), "new_failures")]
+                  dg.AssetCheckKey(dg.AssetKey("model_performance"), "new_failures"),
+                  dg.AssetCheckKey(dg.AssetKey("drift_report"), "operating_regimes")]
 WATCHED_NAMES = ", ".join(key.name for key in WATCHED_CHECKS)
 
 

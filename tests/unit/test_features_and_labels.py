@@ -5,7 +5,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pm_assets.core.features import FeatureConfig, assign_regimes, build_features, fit_feature_spec, regimes_changed
+from pm_assets.core.features import FeatureConfig, assign_regimes, build_features, fit_feature_spec, outside_regimes, regimes_changed
 from pm_assets.core.labels import LabelConfig, build_labels
 from pm_assets.sources.loaders.cmapss import load_cmapss
 from pm_assets.sources.simulator import DriftScenario, FleetConfig, simulate_fleet
@@ -206,3 +206,21 @@ def test_a_new_operating_regime_is_found_on_its_first_day(drift, changed):
     assert len(spec.regime_centers) == 3 and not regimes_changed(spec, before)
     assert regimes_changed(spec, with_one_day) == changed
     assert len(fit_feature_spec(with_one_day).regime_centers) == 3 + changed
+    # reading by reading: the new day's readings in the new condition lie outside every known regime, no others do
+    new_day = fleet.telemetry.filter(pl.col("ts") >= T0 + dt.timedelta(days=30))
+    outside = outside_regimes(new_day, spec)
+    assert not outside_regimes(before, spec).any()
+    assert outside.any() == changed
+    if changed:  # the new condition (the simulator's fourth: setting 3 at 80, the known ones at 60 and 100) is what is flagged
+        assert 0.1 < outside.mean() < 1 and new_day.filter(pl.Series(outside))["op_setting_3"].is_between(75, 85).all()
+    assert not outside_regimes(new_day, dataclasses.replace(spec, regime_radius=None)).any()  # a spec saved before radii
+
+
+@pytest.mark.parametrize("known", ["FD002", "FD004"])
+def test_a_fleet_trained_on_one_flight_condition_flags_the_others_and_none_of_its_own(cmapss_dir, known):
+    fd001 = fit_feature_spec(load_cmapss(cmapss_dir / "train_FD001.txt").telemetry)
+    other = load_cmapss(cmapss_dir / f"train_{known}.txt").telemetry
+    outside = outside_regimes(other, fd001)
+    sea_level = (other["op_setting_1"].abs() < 0.1).to_numpy()  # FD001's own condition is one of the six
+    assert outside[~sea_level].all() and not outside[sea_level].any()
+    assert not outside_regimes(other, fit_feature_spec(other)).any()

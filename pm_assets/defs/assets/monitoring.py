@@ -13,12 +13,14 @@ from typing import Literal
 import dagster as dg
 import numpy as np
 import polars as pl
+from pydantic import Field
 
 from pm_assets.core.drift import MIN_ROWS_PER_REGIME
 from pm_assets.core.drift_reference import EVIDENTLY_SAMPLE, DriftReference, compare
+from pm_assets.core.features import outside_regimes
 from pm_assets.defs.partitions import daily_partitions, day_window
 from pm_assets.defs.resources import WarehouseResource
-from pm_assets.storage import feature_store, paths, registry, shared_snapshots
+from pm_assets.storage import feature_store, model_files, paths, registry, shared_snapshots
 from pm_assets.storage.predictions import PREDICTIONS_TABLE
 from pm_assets.storage.reference import write_reference
 
@@ -54,6 +56,9 @@ class DriftConfig(dg.Config):
     # the Evidently HTML report, for people: "always", "on_drift" (days feature_drift fails) or "never";
     # it is the slowest part of a quiet day (~7 s, mostly loading Evidently), and the checks never need it
     evidently_report: Literal["always", "on_drift", "never"] = "on_drift"
+    # operating_regimes fails from this many of the day's readings in none of the regimes the features' spec knows (a
+    # stray reading is not a new operating condition)
+    min_unknown_readings: int = Field(default=10, ge=1)
 
 
 @dg.asset(
@@ -66,6 +71,8 @@ class DriftConfig(dg.Config):
                           description="Share of sensors whose relation to the others drifted (PSI of residuals per regime)"),
         dg.AssetCheckSpec("prediction_drift", asset="drift_report",
                           description="PSI of the champion's predictions (a warning: the reference predictions are in-sample)"),
+        dg.AssetCheckSpec("operating_regimes", asset="drift_report",
+                          description="The day's readings run in operating regimes the features' spec knows"),
     ],
 )
 def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, warehouse: WarehouseResource):
@@ -109,6 +116,33 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, warehou
                               description=None if psi_judged else f"not judged: fewer than {MIN_ROWS_PER_REGIME} readings in every regime",
                               metadata={"prediction_psi": drift.prediction_psi, "max_prediction_psi": config.max_prediction_psi,
                                         "partition": context.partition_key})
+    yield _operating_regimes_check(warehouse, day, end, config, context.partition_key)
+
+
+def unknown_regime_readings(warehouse: WarehouseResource, start: dt.datetime, end: dt.datetime) -> tuple[pl.DataFrame, int]:
+    """The readings of [start, end) that run in none of the operating regimes of the stored features' spec, and how many
+    readings there were. Their features are normalised as if they ran in the nearest regime: the champion reads them
+    wrongly (a new flight condition looks like wear) until a retraining refits the spec."""
+    spec = model_files.load_feature_spec()
+    columns = ", ".join(["machine_id", "ts", *spec.settings])
+    with warehouse.connect(read_only=True) as con:
+        readings = con.execute(f"select {columns} from machine_timeseries where ts >= $start and ts < $end",
+                               {"start": start, "end": end}).pl()
+    return readings.filter(pl.Series(outside_regimes(readings, spec))).select("machine_id", "ts"), readings.height
+
+
+def _operating_regimes_check(warehouse: WarehouseResource, start: dt.datetime, end: dt.datetime, config: DriftConfig,
+                             partition: str) -> dg.AssetCheckResult:
+    unknown, total = unknown_regime_readings(warehouse, start, end)
+    machines = unknown["machine_id"].unique().sort().to_list()
+    failed = unknown.height >= config.min_unknown_readings
+    description = (f"{unknown.height:,} of the day's {total:,} readings, of {len(machines)} machine(s) ({', '.join(machines[:5])}"
+                   f"{', ...' if len(machines) > 5 else ''}), ran in none of the operating regimes the features know: their "
+                   "scores read a new condition as wear until a retraining refits the features" if unknown.height
+                   else f"all {total:,} readings ran in known operating regimes")
+    return dg.AssetCheckResult(check_name="operating_regimes", passed=not failed, description=description,
+                               metadata={"unknown_readings": unknown.height, "readings": total, "machines": len(machines),
+                                         "min_unknown_readings": config.min_unknown_readings, "partition": partition})
 
 
 def _evidently_html(reference: pl.DataFrame, current: pl.DataFrame, day: str):
