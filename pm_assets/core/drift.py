@@ -7,7 +7,7 @@ regime); a batch of current data is then binned with `searchsorted` and compared
 
 where r_b and c_b are the reference and current shares of bin b (floored at `EPSILON`). Comparing
 within each regime means that a fleet running more often in another regime is not "drift"; readings far
-from every known regime are judged on their own (`operating_regimes`, `core.features.outside_regimes`).
+from every known regime are judged on their own (`unknown_regimes`, `core.features.outside_regimes`).
 Rule of thumb: PSI < 0.1 stable, 0.1–0.25 moderate shift, > 0.25 major shift.
 
 A sensor's level moves as machines wear, so a day whose machines are younger or older than the

@@ -85,9 +85,9 @@ def test_a_new_operating_regime_refits_the_features_and_replaces_the_champion(da
 
     [retrain] = summary.retrains
     assert retrain["day"] == days[1].isoformat() and retrain["decision"].startswith("champion replaced"), summary.retrains
-    # the readings in the new condition failed `operating_regimes` on its first day, and on no other: the refit knows it
-    assert [c["day"] for c in summary.failed_checks if c["check"] == "operating_regimes"] == [days[1].isoformat()]
-    assert "operating_regimes" in retrain["trigger"]
+    # the readings in the new condition failed `unknown_regimes` on its first day, and on no other: the refit knows it
+    assert [c["day"] for c in summary.failed_checks if c["check"] == "unknown_regimes"] == [days[1].isoformat()]
+    assert "unknown_regimes" in retrain["trigger"]
     healed = registry.load_version(summary.champion_after).bundle
     assert summary.champion_after != first and len(healed.feature_spec.regime_centers) == 4
     [spec_record] = instance().fetch_materializations(dg.AssetKey("feature_spec"), limit=1).records

@@ -4,9 +4,13 @@ import datetime as dt
 
 import numpy as np
 import polars as pl
+import pydantic
+import pytest
 
 from pm_assets.core.labels import LabelConfig, build_labels
 from pm_assets.core.metrics import matured_performance
+from pm_assets.defs.assets.monitoring import DriftConfig
+from pm_assets.defs.assets.performance import PerformanceConfig
 
 T0 = dt.datetime(2025, 1, 1)
 
@@ -63,3 +67,15 @@ def test_a_failure_counts_as_caught_only_when_the_alert_came_in_time():
     assert _catches(None)["failures_caught_share"] == 0.0
     # predictions logged from 50 h before the failure do not cover its 96 h alert window: not judged
     assert _catches(None, logged_from_hour=50)["failures_judged"] == 0
+
+
+
+@pytest.mark.parametrize(("config", "setting", "value"), [
+    (PerformanceConfig, "min_new_failures", 0), (PerformanceConfig, "min_caught_share", 1.5),
+    (PerformanceConfig, "max_coverage_shortfall", -0.1), (PerformanceConfig, "window_days", 0),
+    (DriftConfig, "min_unknown_readings", 0), (DriftConfig, "psi_threshold", 0.0),
+])
+def test_a_check_setting_out_of_its_range_is_refused_by_name(config, setting, value):
+    """A zero minimum would retrain on every cooldown; a share above 1 could never pass."""
+    with pytest.raises(pydantic.ValidationError, match=setting):
+        config(**{setting: value})

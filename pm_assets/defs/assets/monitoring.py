@@ -50,13 +50,13 @@ class DriftConfig(dg.Config):
     """Defaults suit daily batches of about a thousand readings: on quiet days residual PSI stays
     under ~0.1 (simulated fleet and C-MAPSS FD001), a recalibrated sensor scores 0.2 to 1."""
 
-    psi_threshold: float = 0.15  # a sensor's residual drifted above this PSI
-    max_drifted_share: float = 0.1  # feature_drift fails above this share of drifted sensors
-    max_prediction_psi: float = 0.6  # prediction_drift fails above this PSI of either prediction
+    psi_threshold: float = Field(default=0.15, gt=0)  # a sensor's residual drifted above this PSI
+    max_drifted_share: float = Field(default=0.1, ge=0, le=1)  # feature_drift fails above this share of drifted sensors
+    max_prediction_psi: float = Field(default=0.6, gt=0)  # prediction_drift fails above this PSI of either prediction
     # the Evidently HTML report, for people: "always", "on_drift" (days feature_drift fails) or "never";
     # it is the slowest part of a quiet day (~7 s, mostly loading Evidently), and the checks never need it
     evidently_report: Literal["always", "on_drift", "never"] = "on_drift"
-    # operating_regimes fails from this many of the day's readings in none of the regimes the features' spec knows (a
+    # unknown_regimes fails from this many of the day's readings in none of the regimes the features' spec knows (a
     # stray reading is not a new operating condition)
     min_unknown_readings: int = Field(default=10, ge=1)
 
@@ -71,7 +71,7 @@ class DriftConfig(dg.Config):
                           description="Share of sensors whose relation to the others drifted (PSI of residuals per regime)"),
         dg.AssetCheckSpec("prediction_drift", asset="drift_report",
                           description="PSI of the champion's predictions (a warning: the reference predictions are in-sample)"),
-        dg.AssetCheckSpec("operating_regimes", asset="drift_report",
+        dg.AssetCheckSpec("unknown_regimes", asset="drift_report",
                           description="The day's readings run in operating regimes the features' spec knows"),
     ],
 )
@@ -116,7 +116,7 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftConfig, warehou
                               description=None if psi_judged else f"not judged: fewer than {MIN_ROWS_PER_REGIME} readings in every regime",
                               metadata={"prediction_psi": drift.prediction_psi, "max_prediction_psi": config.max_prediction_psi,
                                         "partition": context.partition_key})
-    yield _operating_regimes_check(warehouse, day, end, config, context.partition_key)
+    yield _unknown_regimes_check(warehouse, day, end, config, context.partition_key)
 
 
 def unknown_regime_readings(warehouse: WarehouseResource, start: dt.datetime, end: dt.datetime) -> tuple[pl.DataFrame, int]:
@@ -131,7 +131,7 @@ def unknown_regime_readings(warehouse: WarehouseResource, start: dt.datetime, en
     return readings.filter(pl.Series(outside_regimes(readings, spec))).select("machine_id", "ts"), readings.height
 
 
-def _operating_regimes_check(warehouse: WarehouseResource, start: dt.datetime, end: dt.datetime, config: DriftConfig,
+def _unknown_regimes_check(warehouse: WarehouseResource, start: dt.datetime, end: dt.datetime, config: DriftConfig,
                              partition: str) -> dg.AssetCheckResult:
     unknown, total = unknown_regime_readings(warehouse, start, end)
     machines = unknown["machine_id"].unique().sort().to_list()
@@ -140,7 +140,7 @@ def _operating_regimes_check(warehouse: WarehouseResource, start: dt.datetime, e
                    f"{', ...' if len(machines) > 5 else ''}), ran in none of the operating regimes the features know: their "
                    "scores read a new condition as wear until a retraining refits the features" if unknown.height
                    else f"all {total:,} readings ran in known operating regimes")
-    return dg.AssetCheckResult(check_name="operating_regimes", passed=not failed, description=description,
+    return dg.AssetCheckResult(check_name="unknown_regimes", passed=not failed, description=description,
                                metadata={"unknown_readings": unknown.height, "readings": total, "machines": len(machines),
                                          "min_unknown_readings": config.min_unknown_readings, "partition": partition})
 

@@ -8,6 +8,7 @@ import math
 import dagster as dg
 import numpy as np
 import polars as pl
+from pydantic import Field
 
 from pm_assets.core.constants import FAILURE
 from pm_assets.core.metrics import expected_rmse, live_metrics
@@ -68,22 +69,22 @@ def champion_predictions(context: dg.AssetExecutionContext, warehouse: Warehouse
 
 
 class PerformanceConfig(dg.Config):
-    window_days: int = 14  # predictions of the last `window_days` days (the checked one included) are judged
-    min_matured_rows: int = 200  # fewer matured RUL labels than this: RMSE is not judged yet
-    max_rmse_ratio: float = 1.5  # fails when live RUL RMSE exceeds what cross-validation predicts for the same rows by this factor
+    window_days: int = Field(default=14, ge=1)  # predictions of the last `window_days` days (the checked one included) are judged
+    min_matured_rows: int = Field(default=200, ge=1)  # fewer matured RUL labels than this: RMSE is not judged yet
+    max_rmse_ratio: float = Field(default=1.5, gt=0)  # fails when live RUL RMSE exceeds what cross-validation predicts for the same rows by this factor
     # a new failure mode shows first as failures the alert missed: judged from `min_judged_failures` matured failures
-    min_judged_failures: int = 3
-    min_caught_share: float = 0.5  # fails when fewer of the judged failures than this were alerted on in time
-    min_lead_hours: float = 12.0  # an alert is in time when it fired at least this long before the failure
+    min_judged_failures: int = Field(default=3, ge=1)
+    min_caught_share: float = Field(default=0.5, ge=0, le=1)  # fails when fewer of the judged failures than this were alerted on in time
+    min_lead_hours: float = Field(default=12.0, ge=0)  # an alert is in time when it fired at least this long before the failure
     # RUL ranges: judged from `min_matured_rows` matured RULs of at least `min_range_machines` machines (rows of one
     # machine are strongly correlated); fails when they hold the true RUL less often than nominal minus this margin
-    min_range_machines: int = 10
-    max_coverage_shortfall: float = 0.10
+    min_range_machines: int = Field(default=10, ge=1)
+    max_coverage_shortfall: float = Field(default=0.10, ge=0, lt=1)
     # `new_failures` (a warning): fails once the failures since the newest model's training set reach this share of
     # those it was trained on, and at least `min_new_failures`, so a fleet that does not drift still gets a
     # challenger that learned from them (the gate decides whether it serves)
-    new_failure_share: float = 0.25
-    min_new_failures: int = 10
+    new_failure_share: float = Field(default=0.25, ge=0)
+    min_new_failures: int = Field(default=10, ge=1)
 
 
 @dg.asset(

@@ -50,7 +50,7 @@ def training_set(context: dg.AssetExecutionContext, config: TrainingSetConfig, w
         "rows": frame.height,
         "machines": frame["machine_id"].n_unique(),
         "features": len(spec.feature_names),
-        **{f"sampling_{k}": v for k, v in sampling.items()},
+        **{f"sampling_{k}": v for k, v in sampling.items() if k != "failures"},
         "failures": failures,
         "rows_with_rul": int(frame["rul"].is_not_null().sum()),
         "positive_share": float(frame["fails_within_horizon"].mean() or 0.0),
