@@ -62,8 +62,8 @@ class FeatureSpec:
     #: Per regime, the affine map (`sensors + 1` rows: the matrix, then the offset) that carries its normalised readings
     #: over to the reference regime (`fit_regime_map`); None when the models knew every regime (or saved before it was kept).
     regime_map: np.ndarray | None = None
-    #: Per regime, how far (in the settings' spread units) from its centre a reading may lie and still run in it: twice
-    #: the farthest training reading, plus a cell (`outside_regimes`); None in a spec saved before it was kept.
+    #: Per regime, how far (in the settings' spread units) from its centre a reading may lie and still run in it
+    #: (`regime_radii`, `outside_regimes`); None in a spec saved before it was kept.
     regime_radius: np.ndarray | None = None
 
     @property
@@ -127,7 +127,7 @@ def fit_feature_spec(readings: pl.DataFrame, config: FeatureConfig = FeatureConf
     spec = FeatureSpec(config, sensors, settings, mean_s, std_s, centers, np.zeros(0), np.zeros(0),
                        feature_names(sensors, config), sensors_all, model_types, ranges)
     fitted = assign_regimes(readings, spec)
-    spec.regime_radius = 2.0 * _farthest_in_regime(_regime_distances(readings, spec), fitted, len(centers)) + REGIME_CELL
+    spec.regime_radius = regime_radii(_regime_distances(readings, spec), fitted, centers)
     early = _early_in_regime(readings.select("machine_id", "ts", *sensors), fitted, REGIME_BASELINE_READINGS)
     regimes = early["_regime"].to_numpy()
     values = early.select(pl.col(sensors).fill_nan(None)).to_numpy()
@@ -304,14 +304,26 @@ def _regime_distances(readings: pl.DataFrame, spec: FeatureSpec) -> np.ndarray:
     return np.sqrt(((scaled[:, None, :] - spec.regime_centers[None, :, :]) ** 2).sum(axis=2))
 
 
-def _farthest_in_regime(distances: np.ndarray, regimes: np.ndarray, n_regimes: int) -> np.ndarray:
-    nearest = distances[np.arange(len(regimes)), regimes]
-    return np.array([nearest[regimes == r].max() if (regimes == r).any() else 0.0 for r in range(n_regimes)])
+def regime_radii(distances: np.ndarray, regimes: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Twice each regime's farthest training reading, plus a cell, and at least a quarter of the way to the nearest other
+    regime: a regime learned from a handful of readings (a new flight condition on its first day) has seen little of
+    its own spread, and a reading a quarter of the way to a known neighbour is no new condition."""
+    own = distances[np.arange(len(regimes)), regimes]
+    farthest = np.array([own[regimes == r].max() if (regimes == r).any() else 0.0 for r in range(len(centers))])
+    between = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
+    np.fill_diagonal(between, np.inf)
+    neighbour = np.where(np.isfinite(between.min(axis=1)), between.min(axis=1) / 4, 0.0)
+    return np.maximum(2.0 * farthest + REGIME_CELL, neighbour)
 
 
 def assign_regimes(readings: pl.DataFrame, spec: FeatureSpec) -> np.ndarray:
     """The nearest learned operating regime of each reading."""
     return _regime_distances(readings, spec).argmin(axis=1)
+
+
+#: Readings outside every known regime that make a new operating condition (fewer are strays): `unknown_regimes` fails
+#: from this many of a day's readings, and `feature_spec` refits from this many of its sample.
+MIN_UNKNOWN_READINGS = 10
 
 
 def outside_regimes(readings: pl.DataFrame, spec: FeatureSpec) -> np.ndarray:

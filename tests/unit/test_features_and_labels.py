@@ -224,3 +224,7 @@ def test_a_fleet_trained_on_one_flight_condition_flags_the_others_and_none_of_it
     sea_level = (other["op_setting_1"].abs() < 0.1).to_numpy()  # FD001's own condition is one of the six
     assert outside[~sea_level].all() and not outside[sea_level].any()
     assert not outside_regimes(other, fit_feature_spec(other)).any()
+    # refitted on FD001 and the first 10 readings of two new engines (a handful a condition), it knows the conditions
+    first = other.filter(pl.col("machine_id").is_in(other["machine_id"].unique().sort()[:2].to_list())).group_by("machine_id").head(10)
+    refitted = fit_feature_spec(pl.concat([load_cmapss(cmapss_dir / "train_FD001.txt").telemetry, first], how="diagonal_relaxed"))
+    assert len(refitted.regime_centers) == 6 and not outside_regimes(other, refitted).any()

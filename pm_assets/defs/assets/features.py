@@ -11,7 +11,8 @@ import dagster as dg
 
 import polars as pl
 
-from pm_assets.core.features import FeatureConfig, FeatureSpec, fit_feature_spec, regimes_changed
+from pm_assets.core.features import (MIN_UNKNOWN_READINGS, FeatureConfig, FeatureSpec, fit_feature_spec, outside_regimes,
+                                     regimes_changed)
 from pm_assets.defs.partitions import daily_partitions, single_run_backfill
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import feature_store, model_files
@@ -35,6 +36,9 @@ def _refit_reason(current: FeatureSpec | None, config: FeatureConfig, readings: 
         return f"other feature settings asked for ({config} instead of {current.config})"
     if regimes_changed(current, readings):
         return "the readings run in other operating regimes than the spec learned"
+    outside = int(outside_regimes(readings, current).sum())
+    if outside >= MIN_UNKNOWN_READINGS:  # as many regimes as before, but not all of them where the spec has them
+        return f"{outside:,} sampled readings run in none of the spec's operating regimes"
     return None
 
 

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from pm_assets.core.drift import MIN_ROWS_PER_REGIME
 from pm_assets.core.drift_reference import EVIDENTLY_SAMPLE, DriftReference, compare
-from pm_assets.core.features import outside_regimes
+from pm_assets.core.features import MIN_UNKNOWN_READINGS, outside_regimes
 from pm_assets.defs.partitions import daily_partitions, day_window
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import feature_store, model_files, paths, registry, shared_snapshots
@@ -58,7 +58,7 @@ class DriftConfig(dg.Config):
     evidently_report: Literal["always", "on_drift", "never"] = "on_drift"
     # unknown_regimes fails from this many of the day's readings in none of the regimes the features' spec knows (a
     # stray reading is not a new operating condition)
-    min_unknown_readings: int = Field(default=10, ge=1)
+    min_unknown_readings: int = Field(default=MIN_UNKNOWN_READINGS, ge=1)
 
 
 @dg.asset(
