@@ -33,9 +33,6 @@ WATCHED_CHECKS = [dg.AssetCheckKey(dg.AssetKey("drift_report"), "feature_drift")
                   dg.AssetCheckKey(dg.AssetKey("model_performance"), "new_failures"),
                   dg.AssetCheckKey(dg.AssetKey("drift_report"), "unknown_regimes")]
 WATCHED_NAMES = ", ".join(key.name for key in WATCHED_CHECKS)
-#: A retraining for readings in unknown operating regimes refits the features: the only way the champion can read those
-#: machines at all, and it ends the failure it answers. It keeps a cooldown of its own, not held by the other checks'.
-REFIT_CHECK = "unknown_regimes"
 
 
 def cooldown_seconds() -> float:
@@ -62,8 +59,7 @@ def data_clock(partition: str) -> float:
 def decide(failures: list[FailedCheck], cursor: dict, cooldown: float,
            challenger: str | None = None) -> tuple[dg.RunRequest | dg.SkipReason, dict]:
     """Whether to retrain, and the new cursor. Failures seen during a cooldown, or while a challenger
-    is still in shadow (a new one would end its trial before the verdict), are acknowledged, not queued;
-    `unknown_regimes` is held only by the cooldown of the last retraining it asked for (`REFIT_CHECK`)."""
+    is still in shadow (a new one would end its trial before the verdict), are acknowledged, not queued."""
     new = [f for f in failures if f.record_id > cursor.get("last_record_id", 0)]
     if not new:
         return dg.SkipReason("no watched check failed since the last evaluation"), cursor
@@ -74,8 +70,7 @@ def decide(failures: list[FailedCheck], cursor: dict, cooldown: float,
                              "its verdict comes first"), advanced
     now = data_clock(latest.partition)
     since = now - cursor.get("last_request_at", float("-inf"))
-    refit = any(f.check == REFIT_CHECK for f in new) and now - cursor.get("last_refit_request_at", float("-inf")) >= cooldown
-    if since < cooldown and not refit:
+    if since < cooldown:
         return dg.SkipReason(f"{latest.check} failed on {latest.partition}, but the last retraining was requested "
                              f"{since / 3600:.1f} h ago (cooldown {cooldown / 3600:.1f} h)"), advanced
     checks = ",".join(sorted({f.check for f in new}))  # every check that failed since the last evaluation
@@ -83,7 +78,7 @@ def decide(failures: list[FailedCheck], cursor: dict, cooldown: float,
         run_key=f"retrain-{latest.record_id}",
         tags={TRIGGER_CHECK_TAG: checks, TRIGGER_PARTITION_TAG: latest.partition, TRIGGER_RUN_TAG: latest.run_id},
     )
-    return request, {**advanced, "last_request_at": now, **({"last_refit_request_at": now} if refit else {})}
+    return request, {**advanced, "last_request_at": now}
 
 
 @dataclass(frozen=True)

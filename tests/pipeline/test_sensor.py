@@ -105,19 +105,3 @@ def test_decide_respects_the_cooldown_window_on_the_data_clock(elapsed_hours, ex
     assert isinstance(result, dg.RunRequest) is expect_request
     assert cursor["last_record_id"] == 10  # seen either way: a storm of failures makes one request
 
-
-def test_readings_in_unknown_regimes_refit_within_another_check_s_cooldown_but_not_within_their_own():
-    """The champion cannot read machines in a regime its features do not know: a refit does not wait for the cooldown
-    of a drift retraining, only for that of the last refit (a refit that missed the regime does not storm)."""
-    cooldown = 72 * 3600
-    day_end = data_clock("2025-01-29")
-    after_drift = {"last_record_id": 5, "last_request_at": day_end - 24 * 3600}
-    drift, _ = decide([FailedCheck("feature_drift", "2025-01-29", 10, "run")], after_drift, cooldown)
-    assert isinstance(drift, dg.SkipReason) and "cooldown" in drift.skip_message
-    refit, cursor = decide([FailedCheck("unknown_regimes", "2025-01-29", 10, "run")], after_drift, cooldown)
-    assert isinstance(refit, dg.RunRequest) and refit.tags["pm/trigger_check"] == "unknown_regimes"
-    assert cursor["last_request_at"] == cursor["last_refit_request_at"] == day_end
-    again, _ = decide([FailedCheck("unknown_regimes", "2025-01-30", 11, "run")], cursor, cooldown)
-    assert isinstance(again, dg.SkipReason) and "cooldown" in again.skip_message
-    shadow, _ = decide([FailedCheck("unknown_regimes", "2025-01-29", 10, "run")], after_drift, cooldown, challenger="7")
-    assert isinstance(shadow, dg.SkipReason)  # a challenger's trial still comes first
