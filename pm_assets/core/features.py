@@ -126,8 +126,9 @@ def fit_feature_spec(readings: pl.DataFrame, config: FeatureConfig = FeatureConf
     ranges = fit_ranges({c: readings[c].cast(pl.Float64).fill_nan(None).drop_nulls().to_numpy() for c in present})
     spec = FeatureSpec(config, sensors, settings, mean_s, std_s, centers, np.zeros(0), np.zeros(0),
                        feature_names(sensors, config), sensors_all, model_types, ranges)
-    fitted = assign_regimes(readings, spec)
-    spec.regime_radius = regime_radii(_regime_distances(readings, spec), fitted, centers)
+    distances = _regime_distances(readings, spec)
+    fitted = distances.argmin(axis=1)  # as `assign_regimes`, on the distances the radii need too
+    spec.regime_radius = regime_radii(distances, fitted, centers)
     early = _early_in_regime(readings.select("machine_id", "ts", *sensors), fitted, REGIME_BASELINE_READINGS)
     regimes = early["_regime"].to_numpy()
     values = early.select(pl.col(sensors).fill_nan(None)).to_numpy()
@@ -312,7 +313,8 @@ def regime_radii(distances: np.ndarray, regimes: np.ndarray, centers: np.ndarray
     farthest = np.array([own[regimes == r].max() if (regimes == r).any() else 0.0 for r in range(len(centers))])
     between = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
     np.fill_diagonal(between, np.inf)
-    neighbour = np.where(np.isfinite(between.min(axis=1)), between.min(axis=1) / 4, 0.0)
+    nearest = between.min(axis=1)
+    neighbour = np.where(np.isfinite(nearest), nearest / 4, 0.0)
     return np.maximum(2.0 * farthest + REGIME_CELL, neighbour)
 
 

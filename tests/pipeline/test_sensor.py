@@ -104,4 +104,3 @@ def test_decide_respects_the_cooldown_window_on_the_data_clock(elapsed_hours, ex
     result, cursor = decide(failure, {"last_record_id": 5, "last_request_at": day_end - elapsed_hours * 3600}, 12 * 3600)
     assert isinstance(result, dg.RunRequest) is expect_request
     assert cursor["last_record_id"] == 10  # seen either way: a storm of failures makes one request
-

@@ -69,7 +69,6 @@ def test_a_failure_counts_as_caught_only_when_the_alert_came_in_time():
     assert _catches(None, logged_from_hour=50)["failures_judged"] == 0
 
 
-
 @pytest.mark.parametrize(("config", "setting", "value"), [
     (PerformanceConfig, "min_new_failures", 0), (PerformanceConfig, "min_caught_share", 1.5),
     (PerformanceConfig, "max_coverage_shortfall", -0.1), (PerformanceConfig, "window_days", 0),
