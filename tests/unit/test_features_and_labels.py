@@ -5,7 +5,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from pm_assets.core.features import FeatureConfig, assign_regimes, build_features, fit_feature_spec, outside_regimes, regimes_changed
+from pm_assets.core.features import (FeatureConfig, assign_regimes, build_features, fit_feature_spec, outside_regimes,
+                                     regimes_changed, thinly_learned_regimes)
 from pm_assets.core.labels import LabelConfig, build_labels
 from pm_assets.sources.loaders.cmapss import load_cmapss
 from pm_assets.sources.simulator import DriftScenario, FleetConfig, simulate_fleet
@@ -226,5 +227,12 @@ def test_a_fleet_trained_on_one_flight_condition_flags_the_others_and_none_of_it
     assert not outside_regimes(other, fit_feature_spec(other)).any()
     # refitted on FD001 and the first 10 readings of two new engines (a handful a condition), it knows the conditions
     first = other.filter(pl.col("machine_id").is_in(other["machine_id"].unique().sort()[:2].to_list())).group_by("machine_id").head(10)
-    refitted = fit_feature_spec(pl.concat([load_cmapss(cmapss_dir / "train_FD001.txt").telemetry, first], how="diagonal_relaxed"))
+    fd001_readings = load_cmapss(cmapss_dir / "train_FD001.txt").telemetry
+    refitted = fit_feature_spec(pl.concat([fd001_readings, first], how="diagonal_relaxed"))
     assert len(refitted.regime_centers) == 6 and not outside_regimes(other, refitted).any()
+    # ... but thinly: once the new conditions' readings are many, their five regimes are learned again, FD001's is not
+    everything = pl.concat([fd001_readings, other], how="diagonal_relaxed")
+    sea = int(assign_regimes(fd001_readings.head(1), refitted)[0])
+    assert thinly_learned_regimes(fd001_readings, refitted) == []
+    assert thinly_learned_regimes(everything, refitted) == [r for r in range(6) if r != sea]
+    assert thinly_learned_regimes(everything, fit_feature_spec(everything)) == []

@@ -11,8 +11,8 @@ import dagster as dg
 
 import polars as pl
 
-from pm_assets.core.features import (MIN_UNKNOWN_READINGS, FeatureConfig, FeatureSpec, fit_feature_spec, outside_regimes,
-                                     regimes_changed)
+from pm_assets.core.features import (MIN_UNKNOWN_READINGS, REGIME_REFIT_GROWTH, REGIME_WELL_LEARNED, FeatureConfig, FeatureSpec,
+                                     fit_feature_spec, outside_regimes, regimes_changed, thinly_learned_regimes)
 from pm_assets.defs.partitions import daily_partitions, single_run_backfill
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import feature_store, model_files
@@ -27,7 +27,7 @@ class FeatureSpecConfig(dg.Config):
 
 def _refit_reason(current: FeatureSpec | None, config: FeatureConfig, readings: pl.DataFrame, force: bool) -> str | None:
     """Why the spec must be (re)fitted, or None to keep it: a retraining keeps the features comparable
-    with the champion's unless the fleet now runs in operating regimes the spec does not know."""
+    with the champion's unless the fleet now runs in operating regimes the spec does not know, or knows thinly."""
     if current is None:
         return "no feature spec yet"
     if force:
@@ -39,6 +39,9 @@ def _refit_reason(current: FeatureSpec | None, config: FeatureConfig, readings: 
     outside = int(outside_regimes(readings, current).sum())
     if outside >= MIN_UNKNOWN_READINGS:  # as many regimes as before, but not all of them where the spec has them
         return f"{outside:,} sampled readings run in none of the spec's operating regimes"
+    if thin := thinly_learned_regimes(readings, current):
+        return (f"regime(s) {', '.join(map(str, thin))}, learned from fewer than {REGIME_WELL_LEARNED:,} readings, "
+                f"now hold {REGIME_REFIT_GROWTH} times as many")
     return None
 
 
@@ -46,8 +49,8 @@ def _refit_reason(current: FeatureSpec | None, config: FeatureConfig, readings: 
 def feature_spec(context: dg.AssetExecutionContext, config: FeatureSpecConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Which sensors carry information, the operating regimes and each sensor's per-regime normaliser.
 
-    Fitted once, and again only when asked or when the fleet moved into operating regimes the spec does not
-    know (the retraining job runs this first). A refit recomputes every stored feature day with the new spec,
+    Fitted once, and again only when asked, when the fleet moved into operating regimes the spec does not
+    know, or when a regime it learned from few readings now has many (the retraining job runs this first). A refit recomputes every stored feature day with the new spec,
     since a model and its features must agree; kept, it changes nothing."""
     feature_config = FeatureConfig(windows=tuple(config.windows), life=config.life)
     current = model_files.load_feature_spec() if model_files.has_feature_spec() else None
