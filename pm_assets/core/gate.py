@@ -40,7 +40,8 @@ def compare(rows: pl.DataFrame, cap: float, coverage: float = 0.9, resamples: in
     """`rows`: machine_id, rul (truth), champion, challenger (predictions), one per shared matured row."""
     per_machine = rows.group_by("machine_id").agg(
         pl.len().alias("n"), ((pl.col("champion") - pl.col("rul")) ** 2).sum().alias("champion"),
-        ((pl.col("challenger") - pl.col("rul")) ** 2).sum().alias("challenger"), (pl.col("rul").min() < cap).alias("failed"))
+        ((pl.col("challenger") - pl.col("rul")) ** 2).sum().alias("challenger"), (pl.col("rul").min() < cap).alias("failed")
+    ).sort("machine_id")  # the draws pick machines by position: in an order of their own, the same rows give the same interval
     n, sse_cp, sse_ch = (per_machine[c].to_numpy().astype(float) for c in ("n", "champion", "challenger"))
     if n.sum() == 0:
         nan = float("nan")

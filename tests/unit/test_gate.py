@@ -32,6 +32,11 @@ def test_the_interval_is_over_machines_and_holds_a_known_difference():
     assert few.rows == 1200 and c.clearly_better() and not few.clearly_better()
 
 
+def test_the_same_rows_in_any_order_give_the_same_interval():
+    rows = _rows(machines=40, per_machine=30, champion_noise=10, challenger_noise=9)
+    assert {compare(rows.sample(fraction=1.0, shuffle=True, seed=s), CAP) for s in range(5)} == {compare(rows, CAP)}
+
+
 def test_thin_evidence_decides_nothing_and_a_clearly_worse_challenger_loses():
     thin = compare(_rows(machines=5, per_machine=60, champion_noise=6, challenger_noise=10), CAP)
     decision, why = verdict(thin, {}, min_rows=200, min_machines=10, min_failures=2)
