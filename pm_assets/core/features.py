@@ -358,6 +358,25 @@ def thinly_learned_regimes(readings: pl.DataFrame, spec: FeatureSpec) -> list[in
     return [int(r) for r in np.flatnonzero((fitted < REGIME_WELL_LEARNED) & (now >= REGIME_REFIT_GROWTH * np.maximum(fitted, 1)))]
 
 
+def refit_reason(current: FeatureSpec | None, config: FeatureConfig, readings: pl.DataFrame) -> str | None:
+    """Why a spec must be (re)fitted on `readings` (a sample of every reading there is), or None to keep it: a
+    retraining keeps the features comparable with the champion's unless the fleet now runs in operating regimes the
+    spec does not know, or knows thinly. `feature_spec` and the replay's daily-retrain oracle refit by this rule."""
+    if current is None:
+        return "no feature spec yet"
+    if current.config != config:
+        return f"other feature settings asked for ({config} instead of {current.config})"
+    if regimes_changed(current, readings):
+        return "the readings run in other operating regimes than the spec learned"
+    outside = int(outside_regimes(readings, current).sum())
+    if outside >= MIN_UNKNOWN_READINGS:  # as many regimes as before, but not all of them where the spec has them
+        return f"{outside:,} sampled readings run in none of the spec's operating regimes"
+    if thin := thinly_learned_regimes(readings, current):
+        return (f"regime(s) {', '.join(map(str, thin))}, learned from fewer than {REGIME_WELL_LEARNED:,} readings, "
+                f"now hold {REGIME_REFIT_GROWTH} times as many")
+    return None
+
+
 _EPOCH = dt.datetime(1970, 1, 1)
 
 

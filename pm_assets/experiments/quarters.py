@@ -11,13 +11,14 @@ engine, features fitted on them), each row predicted by a model that never saw i
 import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 import json
 import time
 
 import numpy as np
 import polars as pl
 
-from pm_assets.core.features import fit_feature_spec
+from pm_assets.core.features import FeatureSpec, fit_feature_spec, refit_reason
 from pm_assets.core.models import ModelBundle, TrainConfig, build_training_set, cross_validate, make_estimator, sample_rows
 from pm_assets.core.policies import table as policy_table
 from pm_assets.core.scoring import with_predictions
@@ -83,29 +84,55 @@ def _daily_retrained(con, judged: pl.DataFrame, bundle, config: TrainConfig, log
     row of every engine whose truth was known by then (its engine had failed, or it had run a RUL cap since), with no
     gate and no cooldown: the best a policy could serve with the information available.
 
-    Its features are fitted, without labels, on every engine's readings, as the platform refits them on all it has."""
+    Its features are those of that morning: the spec refitted, without labels, on the readings there were by then,
+    whenever the platform's rule (`refit_reason`) says so; not the spec of every reading the replay will ever have,
+    which would know a flight condition's regime and early-life normaliser before its first engine flew it."""
     readings = con.sql(f"select {feature_store.READING_COLUMNS} from machine_timeseries").pl()
     events = con.sql("select machine_id, ts, event_type from machine_events").pl()
-    spec = fit_feature_spec(readings, bundle.feature_spec.config)
+    wanted = judged.select("machine_id", "ts").unique().with_columns(pl.col("ts").dt.truncate("1d").alias("_day"))
+    specs = specs_by_day(readings, sorted(wanted["_day"].unique()), bundle.feature_spec.config, log)
+    by_day = sorted(((day, part) for (day,), part in wanted.partition_by("_day", as_dict=True).items()), key=lambda item: item[0])
+    predicted, started, done = [], time.monotonic(), 0
+    for _, group in itertools.groupby(by_day, key=lambda item: id(specs[item[0]])):  # the days of one spec each
+        group = list(group)
+        if (spec := specs[group[0][0]]) is not None:
+            predicted += _retrained_under(spec, group, readings, events, bundle, config)
+        done += len(group)
+        log(f"    daily-retrain oracle: {done} of {len(by_day)} days ({time.monotonic() - started:.0f} s)")
+    return pl.concat(predicted) if predicted else pl.DataFrame(schema={"machine_id": pl.String, "ts": pl.Datetime, "predicted_rul": pl.Float64})
+
+
+def _retrained_under(spec: FeatureSpec, days: list[tuple[dt.datetime, pl.DataFrame]], readings: pl.DataFrame,
+                     events: pl.DataFrame, bundle, config: TrainConfig) -> list[pl.DataFrame]:
+    """Each day's judged rows predicted by a model trained that morning, every day here under `spec` (its training set
+    built once, and freed before the next spec's: each holds every labelled row's features)."""
     rows = build_training_set(readings, events, spec, bundle.label_config).filter(pl.col("rul").is_not_null())
     cap = bundle.label_config.rul_cap_hours
-    known = known_from(rows, cap)
-    X = rows.select(spec.feature_names).to_numpy()
-    rul = rows["rul"].to_numpy()
-    wanted = judged.select("machine_id", "ts").unique().join(rows.select("machine_id", "ts").with_row_index("_row"), on=["machine_id", "ts"])
-    days = wanted.with_columns(pl.col("ts").dt.truncate("1d").alias("_day")).partition_by("_day", as_dict=True)
-    predicted, started = [], time.monotonic()
-    for k, ((day,), part) in enumerate(sorted(days.items())):
+    index = rows.select("machine_id", "ts").with_row_index("_row")
+    X, rul, known = rows.select(spec.feature_names).to_numpy(), rows["rul"].to_numpy(), known_from(rows, cap)
+    predicted = []
+    for day, part in days:
         train = sample_rows(known <= day.replace(tzinfo=dt.UTC).timestamp() / 3600, config.max_train_rows, config.seed)
         if len(train) == 0:
             continue
         model = make_estimator(ORACLE_LIBRARY, "rul", config).fit(X[train], rul[train])
-        at = part["_row"].to_numpy()
+        part = part.join(index, on=["machine_id", "ts"])
         predicted.append(part.select("machine_id", "ts").with_columns(
-            pl.Series("predicted_rul", np.clip(model.predict(X[at]), 0, cap))))
-        if (k + 1) % 10 == 0:
-            log(f"    daily-retrain oracle: {k + 1} of {len(days)} days ({time.monotonic() - started:.0f} s)")
-    return pl.concat(predicted) if predicted else pl.DataFrame(schema={"machine_id": pl.String, "ts": pl.Datetime, "predicted_rul": pl.Float64})
+            pl.Series("predicted_rul", np.clip(model.predict(X[part["_row"].to_numpy()]), 0, cap))))
+    return predicted
+
+
+def specs_by_day(readings: pl.DataFrame, days: list[dt.datetime], config, log=print) -> dict[dt.datetime, FeatureSpec | None]:
+    """The feature spec of each day's morning: fitted on the readings before the first day, and refitted on those
+    before a later day whenever `refit_reason` says so (as `feature_spec` does, without its cooldown); None before any reading."""
+    specs, spec = {}, None
+    for day in days:
+        seen = readings.filter(pl.col("ts") < day)
+        if not seen.is_empty() and (reason := refit_reason(spec, config, seen)) is not None:
+            spec = fit_feature_spec(seen, config, previous=spec)
+            log(f"    daily-retrain oracle: features refitted for {day:%Y-%m-%d} ({reason})")
+        specs[day] = spec
+    return specs
 
 
 def known_from(rows: pl.DataFrame, cap: float) -> np.ndarray:

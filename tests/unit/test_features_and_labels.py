@@ -8,6 +8,7 @@ import pytest
 from pm_assets.core.features import (FeatureConfig, assign_regimes, build_features, fit_feature_spec, outside_regimes,
                                      regimes_changed, thinly_learned_regimes)
 from pm_assets.core.labels import LabelConfig, build_labels
+from pm_assets.experiments import quarters
 from pm_assets.sources.loaders.cmapss import load_cmapss
 from pm_assets.sources.simulator import DriftScenario, FleetConfig, simulate_fleet
 
@@ -236,3 +237,17 @@ def test_a_fleet_trained_on_one_flight_condition_flags_the_others_and_none_of_it
     assert thinly_learned_regimes(fd001_readings, refitted) == []
     assert thinly_learned_regimes(everything, refitted) == [r for r in range(6) if r != sea]
     assert thinly_learned_regimes(everything, fit_feature_spec(everything)) == []
+
+
+def test_the_replays_daily_oracle_learns_a_new_condition_only_once_it_has_flown():
+    """The daily-retrain oracle's features on a morning are those the readings before it allow: the new flight condition
+    (from day 30) is unknown to the spec of day 30's morning and known to day 31's, and no day's spec changes when the
+    readings after it are dropped."""
+    fleet = simulate_fleet(FleetConfig(n_machines=20, n_days=33, seed=3, drift=DriftScenario("new_regime", start_day=30, machine_share=1.0)))
+    days = [T0 + dt.timedelta(days=d) for d in (29, 30, 31, 32)]
+    specs = quarters.specs_by_day(fleet.telemetry, days, FeatureConfig(), log=lambda line: None)
+    assert [len(specs[d].regime_centers) for d in days] == [3, 3, 4, 4]
+    assert specs[days[0]] is specs[days[1]]  # kept while the readings run in the regimes it knows
+    for day in days:
+        alone = quarters.specs_by_day(fleet.telemetry.filter(pl.col("ts") < day), days, FeatureConfig(), log=lambda line: None)[day]
+        assert np.array_equal(alone.regime_centers, specs[day].regime_centers)

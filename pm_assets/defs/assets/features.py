@@ -9,10 +9,8 @@ import datetime as dt
 
 import dagster as dg
 
-import polars as pl
 
-from pm_assets.core.features import (MIN_UNKNOWN_READINGS, REGIME_REFIT_GROWTH, REGIME_WELL_LEARNED, FeatureConfig, FeatureSpec,
-                                     fit_feature_spec, outside_regimes, regimes_changed, thinly_learned_regimes)
+from pm_assets.core.features import FeatureConfig, fit_feature_spec, refit_reason
 from pm_assets.defs.partitions import daily_partitions, single_run_backfill
 from pm_assets.defs.resources import WarehouseResource
 from pm_assets.storage import feature_store, model_files
@@ -23,26 +21,6 @@ class FeatureSpecConfig(dg.Config):
     life: bool = FeatureConfig().life  # aggregates of each sensor since the machine's last repair
     sample_rows: int = 300_000  # readings the regimes and normaliser are fitted on (a repeatable sample)
     force_refit: bool = False  # refit even when the stored spec still fits the readings
-
-
-def _refit_reason(current: FeatureSpec | None, config: FeatureConfig, readings: pl.DataFrame, force: bool) -> str | None:
-    """Why the spec must be (re)fitted, or None to keep it: a retraining keeps the features comparable
-    with the champion's unless the fleet now runs in operating regimes the spec does not know, or knows thinly."""
-    if current is None:
-        return "no feature spec yet"
-    if force:
-        return "refit asked for (force_refit)"
-    if current.config != config:
-        return f"other feature settings asked for ({config} instead of {current.config})"
-    if regimes_changed(current, readings):
-        return "the readings run in other operating regimes than the spec learned"
-    outside = int(outside_regimes(readings, current).sum())
-    if outside >= MIN_UNKNOWN_READINGS:  # as many regimes as before, but not all of them where the spec has them
-        return f"{outside:,} sampled readings run in none of the spec's operating regimes"
-    if thin := thinly_learned_regimes(readings, current):
-        return (f"regime(s) {', '.join(map(str, thin))}, learned from fewer than {REGIME_WELL_LEARNED:,} readings, "
-                f"now hold {REGIME_REFIT_GROWTH} times as many")
-    return None
 
 
 @dg.asset(group_name="features", kinds={"polars"}, deps=["machine_timeseries"])
@@ -59,7 +37,7 @@ def feature_spec(context: dg.AssetExecutionContext, config: FeatureSpecConfig, w
                            f"using sample reservoir({config.sample_rows} rows) repeatable (0)").pl()
         if readings.is_empty():
             raise dg.Failure("machine_timeseries is empty: materialize the ingestion and dbt assets first (`pm ingest`)")
-        reason = _refit_reason(current, feature_config, readings, config.force_refit)
+        reason = "refit asked for (force_refit)" if config.force_refit and current else refit_reason(current, feature_config, readings)
         if reason is None:
             context.log.info(f"feature spec {feature_store.spec_id(current)} kept: the readings run in its {len(current.regime_centers)} regime(s)")
             return dg.MaterializeResult(metadata={"refitted": False, "spec_id": feature_store.spec_id(current),
