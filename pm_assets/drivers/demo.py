@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from pm_assets.core.policies import table
 from pm_assets.drivers import loop
-from pm_assets.drivers.plan_review import plan_lines, policies_over_stream
+from pm_assets.drivers.plan_review import plan_against_alert, plan_lines, policies_over_stream
 from pm_assets.drivers.runner import ingest_stages, run_stages, train_stages
 from pm_assets.sources import simulation
 from pm_assets.sources.simulator import FleetConfig
@@ -56,7 +56,8 @@ def run(config: FleetConfig, stream_days: int, cooldown_days: float) -> None:
     for line in [*summary.describe(), *plan_lines(limit=5)]:
         print(f"  {line}")
     with stage("each maintenance policy over the streamed days, acting on the serving champions' logged predictions (crew 2/day)"):
-        for line in table(policies_over_stream(summary)).splitlines():
+        policies = policies_over_stream(summary)
+        for line in [*table(policies).splitlines(), plan_against_alert(policies) or ""]:
             print(f"  {line}")
     print(f"demo done in {time.perf_counter() - started:.0f} s")
     print(f"written to {paths.demo_summary_path()}; MLflow: mlflow ui --backend-store-uri {registry.tracking_uri()}")

@@ -75,3 +75,19 @@ def plan_lines(limit: int = 10) -> list[str]:
     if services.height > limit:
         lines.append(f"  … {services.height - limit} more: pm sql \"select * from scores.maintenance_plan where service order by planned_day\"")
     return lines
+
+
+def plan_against_alert(rows: list[dict], costs: PlanCosts = PlanCosts()) -> str | None:
+    """The plan's cost against the alert's, in failures: one fleet's few weeks turn on a handful of failures, so a
+    gap of one or two does not rank the policies, and the reader should be told so beside the table."""
+    by_policy = {r["policy"]: r for r in rows}
+    if not {"plan", "alert"} <= by_policy.keys():
+        return None
+    plan, alert = by_policy["plan"], by_policy["alert"]
+    gap = plan["total_cost"] - alert["total_cost"]
+    line = (f"plan against alert: {gap:+,.0f} ({plan['unplanned_failures'] - alert['unplanned_failures']:+d} failure(s), "
+            f"{costs.failure_cost:,.0f} each)")
+    if abs(gap) <= 2 * costs.failure_cost:
+        line += (": within two failures, which one fleet's streamed days do not rank; docs/maintenance-plan.md compares "
+                 "the policies over many seeds and on C-MAPSS")
+    return line

@@ -5,6 +5,7 @@ import math
 
 from pm_assets.drivers.healing import alarm_days_after
 from pm_assets.drivers.loop import LoopSummary
+from pm_assets.drivers.plan_review import plan_against_alert
 from pm_assets.storage import paths
 
 
@@ -26,3 +27,15 @@ def test_alarm_days_are_counted_after_each_promotion_until_the_next():
     found = alarm_days_after(["2025-04-02", "2025-04-06"], ["2025-03-30", "2025-04-03", "2025-04-06", "2025-04-09"], "2025-04-10")
     assert found == [{"promoted": "2025-04-02", "alarm_days": 2, "days_watched": 4},
                      {"promoted": "2025-04-06", "alarm_days": 1, "days_watched": 4}]
+
+
+def test_the_demo_says_when_plan_and_alert_are_a_failure_or_two_apart():
+    def rows(plan_failures: int) -> list[dict]:
+        return [{"policy": "alert", "total_cost": 300_000 + 14 * 20_000, "unplanned_failures": 14},
+                {"policy": "plan", "total_cost": 300_000 + plan_failures * 20_000, "unplanned_failures": plan_failures}]
+
+    close = plan_against_alert(rows(15))
+    assert close.startswith("plan against alert: +20,000 (+1 failure(s), 20,000 each)") and "do not rank" in close
+    apart = plan_against_alert(rows(9))
+    assert apart.startswith("plan against alert: -100,000 (-5 failure(s)") and "do not rank" not in apart
+    assert plan_against_alert(rows(9)[:1]) is None
