@@ -164,11 +164,19 @@ def _raw_centres(spec: FeatureSpec, settings: list[str]) -> np.ndarray:
 
 def known_regimes(spec: FeatureSpec, previous: FeatureSpec) -> np.ndarray:
     """Which of `spec`'s regimes `previous` knew: the nearest to each of its regimes' centres, those it carried over
-    to another regime apart (they are carried over again, on what the fleet has run there since)."""
+    to another regime apart (they are carried over again, on what the fleet has run there since), and those it learned
+    from fewer than `REGIME_WELL_LEARNED` readings apart, unless that is all of them. A new flight condition refitted
+    on its first day holds too few readings for a map (`REGIME_MAP_MIN_PAIRS_PER_SENSOR`); counted as known when it is
+    learned again, it would never get one, and the models trained on the old conditions would read its worn machines
+    as healthy until its own failures had been seen."""
     if not spec.settings:
         return np.ones(len(spec.regime_centers), dtype=bool)
     new, old = _raw_centres(spec, spec.settings), _raw_centres(previous, spec.settings)
-    old = np.delete(old, previous.carried_over, axis=0)
+    unlearned = set(previous.carried_over)
+    if previous.regime_readings is not None:
+        thin = set(np.flatnonzero(previous.regime_readings < REGIME_WELL_LEARNED).tolist())
+        unlearned |= thin if len(unlearned | thin) < len(old) else set()
+    old = np.delete(old, sorted(unlearned), axis=0)
     usable = np.isfinite(old).all(axis=0)
     distance = ((((new[None, :, :] - old[:, None, :]) / spec.settings_std)[..., usable]) ** 2).sum(axis=-1)
     known = np.zeros(len(spec.regime_centers), dtype=bool)

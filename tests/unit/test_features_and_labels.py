@@ -237,6 +237,12 @@ def test_a_fleet_trained_on_one_flight_condition_flags_the_others_and_none_of_it
     assert thinly_learned_regimes(fd001_readings, refitted) == []
     assert thinly_learned_regimes(everything, refitted) == [r for r in range(6) if r != sea]
     assert thinly_learned_regimes(everything, fit_feature_spec(everything)) == []
+    # learned again, they are carried over to FD001's condition, which the thin refit had too few pairs to do
+    assert refitted.carried_over == []
+    relearned = fit_feature_spec(everything, previous=refitted)
+    new_conditions = [r for r in range(6) if r != int(assign_regimes(fd001_readings.head(1), relearned)[0])]
+    assert relearned.carried_over == new_conditions
+    assert fit_feature_spec(everything, previous=relearned).carried_over == new_conditions  # and stay so
 
 
 def test_the_replays_daily_oracle_learns_a_new_condition_only_once_it_has_flown():
