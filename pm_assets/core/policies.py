@@ -100,6 +100,7 @@ def table(rows: list[dict]) -> str:
     header = f"{'policy':<16}{'total cost':>12}{'failures':>10}{'services':>10}{'life used':>11}{'crew use':>10}{'of oracle':>11}"
     lines = [header]
     for r in rows:
+        life = r["mean_life_used_at_service"]  # none for a policy that never services
         lines.append(f"{r['policy']:<16}{r['total_cost']:>12,.0f}{r['unplanned_failures']:>10}{r['planned_services']:>10}"
-                     f"{r['mean_life_used_at_service']:>11.0%}{r['crew_utilisation']:>10.0%}{r['share_of_oracle_savings']:>11.0%}")
+                     f"{'-' if np.isnan(life) else f'{life:.0%}':>11}{r['crew_utilisation']:>10.0%}{r['share_of_oracle_savings']:>11.0%}")
     return "\n".join(lines)

@@ -5,6 +5,7 @@ import math
 
 from pm_assets.drivers.healing import alarm_days_after
 from pm_assets.drivers.loop import LoopSummary
+from pm_assets.core.policies import table
 from pm_assets.drivers.plan_review import plan_against_alert
 from pm_assets.storage import paths
 
@@ -39,3 +40,9 @@ def test_the_demo_says_when_plan_and_alert_are_a_failure_or_two_apart():
     apart = plan_against_alert(rows(9))
     assert apart.startswith("plan against alert: -100,000 (-5 failure(s)") and "do not rank" not in apart
     assert plan_against_alert(rows(9)[:1]) is None
+
+
+def test_a_policy_that_never_services_shows_no_share_of_life_used():
+    never = {"policy": "run_to_failure", "total_cost": 680_000, "unplanned_failures": 34, "planned_services": 0,
+             "mean_life_used_at_service": float("nan"), "crew_utilisation": 0.0, "share_of_oracle_savings": 0.0}
+    assert table([never]).splitlines()[1].split() == ["run_to_failure", "680,000", "34", "0", "-", "0%", "0%"]
