@@ -9,7 +9,6 @@ import datetime as dt
 
 import dagster as dg
 
-
 from pm_assets.core.features import FeatureConfig, fit_feature_spec, refit_reason
 from pm_assets.defs.partitions import daily_partitions, single_run_backfill
 from pm_assets.defs.resources import WarehouseResource
