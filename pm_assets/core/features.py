@@ -175,7 +175,8 @@ def known_regimes(spec: FeatureSpec, previous: FeatureSpec) -> np.ndarray:
     unlearned = set(previous.carried_over)
     if previous.regime_readings is not None:
         thin = set(np.flatnonzero(previous.regime_readings < REGIME_WELL_LEARNED).tolist())
-        unlearned |= thin if len(unlearned | thin) < len(old) else set()
+        if len(unlearned | thin) < len(old):  # some regime stays known: the map needs a reference
+            unlearned |= thin
     old = np.delete(old, sorted(unlearned), axis=0)
     usable = np.isfinite(old).all(axis=0)
     distance = ((((new[None, :, :] - old[:, None, :]) / spec.settings_std)[..., usable]) ** 2).sum(axis=-1)

@@ -90,8 +90,8 @@ def _daily_retrained(con, judged: pl.DataFrame, bundle, config: TrainConfig, log
     readings = con.sql(f"select {feature_store.READING_COLUMNS} from machine_timeseries").pl()
     events = con.sql("select machine_id, ts, event_type from machine_events").pl()
     wanted = judged.select("machine_id", "ts").unique().with_columns(pl.col("ts").dt.truncate("1d").alias("_day"))
-    specs = specs_by_day(readings, sorted(wanted["_day"].unique()), bundle.feature_spec.config, log)
     by_day = sorted(((day, part) for (day,), part in wanted.partition_by("_day", as_dict=True).items()), key=lambda item: item[0])
+    specs = specs_by_day(readings, [day for day, _ in by_day], bundle.feature_spec.config, log)
     predicted, started, done = [], time.monotonic(), 0
     for _, group in itertools.groupby(by_day, key=lambda item: id(specs[item[0]])):  # the days of one spec each
         group = list(group)

@@ -3,9 +3,9 @@
 import json
 import math
 
+from pm_assets.core.policies import table
 from pm_assets.drivers.healing import alarm_days_after
 from pm_assets.drivers.loop import LoopSummary
-from pm_assets.core.policies import table
 from pm_assets.drivers.plan_review import plan_against_alert
 from pm_assets.storage import paths
 
